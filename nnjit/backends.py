@@ -1,0 +1,82 @@
+"""The two backends behind :class:`nnjit.Network`, with one interface.
+
+``numba`` runs the compiled kernels; ``numpy`` (:mod:`nnjit.reference`) runs
+the same mathematics in plain NumPy.  Both take C-contiguous arrays of the
+model's dtype, checked by the caller.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnjit import epoch
+from nnjit.layout import Layout
+from nnjit.propagation import Workspace, make_workspace, weight_penalty
+from nnjit.reference import NumpyBackend
+from nnjit.sgd import SGDConfig
+
+# Rows per chunk for inference and loss evaluation: bounds the buffers.
+CHUNK_ROWS = 4096
+
+
+class NumbaBackend:
+    """Compiled implementation of the backend interface."""
+
+    name = "numba"
+
+    def __init__(self, layout: Layout, dtype: np.dtype) -> None:
+        self.layout = layout
+        self.dtype = dtype
+
+    def _model(self, params: np.ndarray) -> tuple:
+        return params, self.layout.table, self.layout.loss_code
+
+    def _workspace(self, rows: int) -> Workspace:
+        return make_workspace(self.layout.sizes, max(rows, 1), self.dtype)
+
+    def output(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
+        out = np.empty((X.shape[0], self.layout.sizes[-1]), dtype=self.dtype)
+        work = self._workspace(min(X.shape[0], CHUNK_ROWS))
+        epoch.predict_chunks(params, self.layout.table, X, out, work)
+        return out
+
+    def loss(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float) -> float:
+        work = self._workspace(min(X.shape[0], CHUNK_ROWS))
+        data = epoch.data_loss(self._model(params), X, Y, work)
+        if l2:
+            data += weight_penalty(params, self.layout.table, self.dtype.type(l2))
+        return float(data)
+
+    def loss_and_grad(
+        self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float
+    ) -> tuple[float, np.ndarray]:
+        grad = np.empty_like(params)
+        work = self._workspace(X.shape[0])
+        loss = epoch.loss_and_grad(self._model(params), X, Y, self.dtype.type(l2), work, grad)
+        return float(loss), grad
+
+    def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
+        return {
+            "velocity": np.zeros_like(params),
+            "grad": np.empty_like(params),
+            "work": self._workspace(batch_size),
+        }
+
+    def run_batches(
+        self,
+        params: np.ndarray,
+        state: dict,
+        data: tuple[np.ndarray, np.ndarray, np.ndarray],
+        batches: tuple[int, int, int],
+        cfg: SGDConfig,
+    ) -> tuple[float, int, int, bool]:
+        """Mini-batches ``first .. stop - 1`` in one compiled call."""
+        first, stop, batch_size = batches
+        optimizer = (cfg, state["velocity"], state["grad"])
+        loss_sum, correct, seen, finite = epoch.train_epoch(
+            self._model(params), data, optimizer, state["work"], first, stop, batch_size
+        )
+        return float(loss_sum), int(correct), int(seen), bool(finite)
+
+
+BACKENDS = {"numba": NumbaBackend, "numpy": NumpyBackend}

@@ -1,0 +1,136 @@
+"""Losses: the name table and the compiled output-layer kernel.
+
+Every loss is the per-sample loss summed over the outputs and averaged over
+the samples of the batch.  The cross-entropies are computed from the logits
+``Z`` so that they stay finite where the probabilities round to 0 or 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnjit._config import jit
+from nnjit.activations import SOFTMAX, derivative_row
+
+MSE = 0
+CROSS_ENTROPY = 1
+
+LOSSES = {"mse": MSE, "cross_entropy": CROSS_ENTROPY}
+LOSS_NAMES = {code: name for name, code in LOSSES.items()}
+
+
+@jit
+def softplus(z):
+    """``log(1 + exp(z))`` without overflow."""
+    return max(z, 0) + np.log1p(np.exp(-abs(z)))
+
+
+@jit
+def _mse_row(z, a, y, dz, out_code, scale):
+    """Row loss ``sum (a - y)^2``; ``dz = scale * 2 (a - y) * f'(z)``."""
+    two = dz.dtype.type(2.0)
+    loss = 0.0
+    for k in range(a.size):
+        diff = a[k] - y[k]
+        loss += diff * diff
+        dz[k] = (two * scale) * diff
+    if out_code == SOFTMAX:
+        # Softmax Jacobian: dz_k = a_k (g_k - sum_j g_j a_j).
+        inner = dz.dtype.type(0.0)
+        for k in range(a.size):
+            inner += dz[k] * a[k]
+        for k in range(a.size):
+            dz[k] = a[k] * (dz[k] - inner)
+    else:
+        derivative_row(dz, a, out_code)
+    return loss
+
+
+@jit
+def _softmax_cross_entropy_row(z, a, y, dz, scale):
+    """Row loss ``-sum y log softmax(z)``; ``dz = scale (a sum(y) - y)``.
+
+    With one-hot or probability rows ``sum(y) = 1`` and the delta is the
+    familiar ``a - y``.
+    """
+    zmax = z[0]
+    for k in range(1, z.size):
+        zmax = max(zmax, z[k])
+    total = 0.0
+    for k in range(z.size):
+        total += np.exp(z[k] - zmax)
+    log_norm = zmax + np.log(total)
+    loss = 0.0
+    ysum = dz.dtype.type(0.0)
+    for k in range(z.size):
+        loss -= y[k] * (z[k] - log_norm)
+        ysum += y[k]
+    for k in range(z.size):
+        dz[k] = scale * (a[k] * ysum - y[k])
+    return loss
+
+
+@jit
+def _sigmoid_cross_entropy_row(z, a, y, dz, scale):
+    """Row loss ``sum softplus(z) - y z``; ``dz = scale (a - y)``.
+
+    ``-[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z``.
+    """
+    loss = 0.0
+    for k in range(z.size):
+        loss += softplus(z[k]) - y[k] * z[k]
+        dz[k] = scale * (a[k] - y[k])
+    return loss
+
+
+@jit
+def _row_correct(a, y, out_code):
+    """Whether a classifier's output row predicts the target row."""
+    if out_code == SOFTMAX:
+        return np.argmax(a) == np.argmax(y)
+    half = a.dtype.type(0.5)
+    for k in range(a.size):
+        if (a[k] >= half) != (y[k] >= half):
+            return False
+    return True
+
+
+@jit
+def output_delta(loss_code, out_code, Z, A, Y, dZ, row_loss, row_correct):
+    """Loss of every row and the output delta ``dZ`` of the batch mean loss.
+
+    Parameters
+    ----------
+    loss_code, out_code : int
+        Loss and output activation codes.
+    Z, A, Y : ndarray, shape (B, m)
+        Logits, output activations and targets.
+    dZ : ndarray, shape (B, m)
+        Written: gradient of the batch mean loss with respect to ``Z``.
+    row_loss : ndarray of float64, shape (>= B,)
+        Written: per-sample loss.
+    row_correct : ndarray of int64, shape (>= B,)
+        Written for classifiers: 1 where the sample is predicted right.
+
+    Returns
+    -------
+    float
+        The batch mean loss, summed in a fixed order.
+    """
+    B = Z.shape[0]
+    scale = dZ.dtype.type(1.0 / B)
+    for n in range(B):
+        if loss_code == MSE:
+            row_loss[n] = _mse_row(Z[n], A[n], Y[n], dZ[n], out_code, scale)
+            row_correct[n] = 0
+        else:
+            if out_code == SOFTMAX:
+                row_loss[n] = _softmax_cross_entropy_row(Z[n], A[n], Y[n], dZ[n], scale)
+            else:
+                row_loss[n] = _sigmoid_cross_entropy_row(Z[n], A[n], Y[n], dZ[n], scale)
+            row_correct[n] = _row_correct(A[n], Y[n], out_code)
+    total = 0.0
+    for n in range(B):
+        total += row_loss[n]
+    return total / B
+
