@@ -1,0 +1,167 @@
+"""Input checks at the Python edge.
+
+The kernels trust their arguments and numba does no bounds checking, so an
+unchecked label or shape would corrupt memory instead of raising.  Everything
+a kernel receives passes through here first: C-contiguous arrays of the
+model's dtype, of the right shapes, finite, and labels in range.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from nnjit.layout import Layout
+
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """``np.dtype`` of float32 or float64; anything else raises ``ValueError``."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return resolved
+
+
+def _numeric_array(values: Any, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name} must hold numbers, got an array of dtype {array.dtype}"
+            ) from None
+    return array
+
+
+def _finite(array: np.ndarray, name: str, dtype: np.dtype) -> None:
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(
+            f"{name} contains {bad} NaN or infinite value(s) (in {dtype.name}); "
+            "remove or impute them before training"
+        )
+
+
+def check_inputs(X: Any, n_in: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
+    """``X`` as a C-contiguous ``(N, n_in)`` array of ``dtype``, checked."""
+    array = _numeric_array(X, name)
+    if array.ndim != 2:
+        hint = f" (reshape with {name}.reshape(-1, {n_in}))" if array.ndim == 1 else ""
+        raise ValueError(
+            f"{name} must be 2-D of shape (n_samples, {n_in}), got shape {array.shape}{hint}"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it needs at least one sample")
+    if array.shape[1] != n_in:
+        raise ValueError(
+            f"{name} has {array.shape[1]} features per sample but the network "
+            f"expects {n_in} (sizes[0])"
+        )
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(array, dtype=dtype)
+    _finite(converted, name, dtype)
+    return converted
+
+
+def check_targets(y: Any, layout: Layout, n_samples: int, dtype: np.dtype, name: str = "y") -> np.ndarray:
+    """Targets as a C-contiguous ``(N, n_out)`` array of ``dtype``, checked.
+
+    Integer labels of a softmax classifier become one-hot rows.
+    """
+    array = _numeric_array(y, name)
+    n_out = layout.sizes[-1]
+    if array.ndim not in (1, 2) or array.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has shape {array.shape} but X has {n_samples} samples; "
+            f"expected {_expected_targets(layout)}"
+        )
+    softmax_labels = layout.is_classifier and layout.output == "softmax" and array.ndim == 1
+    if softmax_labels:
+        return _one_hot(array, n_out, dtype, name)
+    if array.ndim == 1:
+        if n_out != 1:
+            raise ValueError(
+                f"{name} is 1-D but the network has {n_out} outputs; "
+                f"expected {_expected_targets(layout)}"
+            )
+        array = array.reshape(-1, 1)
+    if array.shape[1] != n_out:
+        raise ValueError(
+            f"{name} has {array.shape[1]} columns but the network has {n_out} outputs; "
+            f"expected {_expected_targets(layout)}"
+        )
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(array, dtype=dtype)
+    _finite(converted, name, dtype)
+    if layout.is_classifier and layout.output == "sigmoid":
+        if converted.min() < 0 or converted.max() > 1:
+            raise ValueError(
+                f"{name} must lie in [0, 1] for a sigmoid output with cross-entropy; "
+                f"got values from {converted.min():g} to {converted.max():g}"
+            )
+    return converted
+
+
+def _one_hot(labels: np.ndarray, n_out: int, dtype: np.dtype, name: str) -> np.ndarray:
+    if labels.dtype.kind == "f":
+        if not np.isfinite(labels).all() or not np.array_equal(labels, np.round(labels)):
+            raise ValueError(
+                f"{name} must hold integer class labels 0..{n_out - 1}; got non-integer values"
+            )
+    low, high = labels.min(), labels.max()
+    if low < 0 or high > n_out - 1:
+        raise ValueError(
+            f"{name} holds labels from {low:g} to {high:g} but the network has {n_out} "
+            f"classes: labels must be integers in 0..{n_out - 1}"
+        )
+    Y = np.zeros((labels.shape[0], n_out), dtype=dtype)
+    Y[np.arange(labels.shape[0]), labels.astype(np.intp)] = 1
+    return Y
+
+
+def _expected_targets(layout: Layout) -> str:
+    n_out = layout.sizes[-1]
+    if layout.is_classifier and layout.output == "softmax":
+        return f"integer labels (N,) in 0..{n_out - 1} or one-hot/probability rows (N, {n_out})"
+    one = "(N,) or " if n_out == 1 else ""
+    if layout.is_classifier:
+        return f"values in [0, 1] of shape {one}(N, {n_out})"
+    return f"targets of shape {one}(N, {n_out})"
+
+
+def check_params(params: Any, n_params: int, dtype: np.dtype) -> np.ndarray:
+    """A flat parameter vector of length ``n_params``, as C-contiguous ``dtype``."""
+    array = _numeric_array(params, "params")
+    if array.ndim != 1 or array.shape[0] != n_params:
+        raise ValueError(f"params must be a 1-D vector of length {n_params}, got shape {array.shape}")
+    converted = np.ascontiguousarray(array, dtype=dtype)
+    _finite(converted, "params", dtype)
+    return converted
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    """An integer ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(value: Any, name: str, *, positive: bool = False) -> float:
+    """A finite real number, ``> 0`` if ``positive`` else ``>= 0``."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if (positive and value <= 0) or value < 0:
+        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
