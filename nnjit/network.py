@@ -331,7 +331,7 @@ class Network:
             loss = loss_sum / max(seen, 1)
             if not finite or not math.isfinite(loss) or not np.isfinite(self._params).all():
                 self._params[:] = kept
-                raise DivergenceError(epoch + 1, epoch_lr, loss if not finite else float("nan"))
+                raise DivergenceError(epoch + 1, epoch_lr, loss if finite else float("nan"))
             history.loss.append(loss + weight_penalty(self._layout, self._params, l2))
             history.epoch_time.append(elapsed)
             if self.is_classifier:

@@ -88,8 +88,11 @@ def output_delta(layout: Layout, A: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 def weight_penalty(layout: Layout, params: np.ndarray, l2: float) -> float:
     """``(l2 / 2) * sum ||W||^2`` over the weights only."""
+    if l2 == 0:
+        return 0.0
     weights, _ = layout.views(params)
-    return 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
+    with np.errstate(over="ignore"):
+        return 0.5 * l2 * sum(float((W * W).sum()) for W in weights)
 
 
 def backward(
