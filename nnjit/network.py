@@ -357,7 +357,7 @@ class Network:
 
         step = max(1, math.ceil(n_batches / _PROGRESS_UPDATES))
         loss_sum, correct, seen = 0.0, 0, 0
-        with tqdm(total=data[2].size, desc=f"epoch {epoch + 1}/{epochs}", unit="sample", leave=True) as bar:
+        with tqdm(total=data[2].size, desc=f"epoch {epoch + 1}/{epochs}", unit="sample", leave=False) as bar:
             for first in range(0, n_batches, step):
                 batches = (first, min(first + step, n_batches), batch_size)
                 part = self._backend.run_batches(self._params, state, data, batches, cfg)
