@@ -9,9 +9,7 @@ sign of its input.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
-
-from nnjit._config import PARALLEL_MIN_ELEMENTS, jit, jit_parallel
+from nnjit._config import jit
 
 IDENTITY = 0
 RELU = 1
@@ -39,15 +37,17 @@ OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS)
 def activate_row(z, code):
     """Apply activation ``code`` to one row ``z`` in place."""
     one = z.dtype.type(1.0)
+    # Selects rather than branches, so that the loops vectorise; NaN passes through.
     if code == RELU:
+        zero = z.dtype.type(0.0)
         for j in range(z.size):
-            if z[j] < 0:
-                z[j] = 0
+            v = z[j]
+            z[j] = zero if v < 0 else v
     elif code == LEAKY_RELU:
         slope = z.dtype.type(LEAKY_SLOPE)
         for j in range(z.size):
-            if z[j] < 0:
-                z[j] = slope * z[j]
+            v = z[j]
+            z[j] = slope * v if v < 0 else v
     elif code == SIGMOID:
         for j in range(z.size):
             # Split on the sign so that exp never overflows.
@@ -76,14 +76,13 @@ def derivative_row(d, a, code):
     """Multiply the row ``d`` in place by the activation's derivative at output ``a``."""
     one = d.dtype.type(1.0)
     if code == RELU:
+        zero = d.dtype.type(0.0)
         for j in range(d.size):
-            if not a[j] > 0:
-                d[j] = 0
+            d[j] = d[j] if a[j] > 0 else zero
     elif code == LEAKY_RELU:
         slope = d.dtype.type(LEAKY_SLOPE)
         for j in range(d.size):
-            if not a[j] > 0:
-                d[j] = slope * d[j]
+            d[j] = d[j] if a[j] > 0 else slope * d[j]
     elif code == SIGMOID:
         for j in range(d.size):
             d[j] = d[j] * (a[j] * (one - a[j]))
@@ -93,57 +92,7 @@ def derivative_row(d, a, code):
 
 
 @jit
-def _bias_activate_serial(Z, b, code):
-    for n in range(Z.shape[0]):
-        z = Z[n]
-        for j in range(z.size):
-            z[j] += b[j]
-        activate_row(z, code)
-
-
-@jit_parallel
-def _bias_activate_parallel(Z, b, code):
-    for n in prange(Z.shape[0]):
-        z = Z[n]
-        for j in range(z.size):
-            z[j] += b[j]
-        activate_row(z, code)
-
-
-@jit
-def bias_activate(Z, b, code):
-    """``Z <- f(Z + b)`` row by row, in place; each row is one sample."""
-    if Z.size >= PARALLEL_MIN_ELEMENTS:
-        _bias_activate_parallel(Z, b, code)
-    else:
-        _bias_activate_serial(Z, b, code)
-
-
-@jit
 def activate(Z, code):
     """``Z <- f(Z)`` row by row, in place."""
     for n in range(Z.shape[0]):
         activate_row(Z[n], code)
-
-
-@jit
-def _derivative_serial(D, A, code):
-    for n in range(D.shape[0]):
-        derivative_row(D[n], A[n], code)
-
-
-@jit_parallel
-def _derivative_parallel(D, A, code):
-    for n in prange(D.shape[0]):
-        derivative_row(D[n], A[n], code)
-
-
-@jit
-def multiply_derivative(D, A, code):
-    """``D <- D * f'(Z)`` in place, with ``f'`` written from the output ``A``."""
-    if code == IDENTITY:
-        return
-    if D.size >= PARALLEL_MIN_ELEMENTS:
-        _derivative_parallel(D, A, code)
-    else:
-        _derivative_serial(D, A, code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit import epoch
+from nnjit.blas import single_threaded
 from nnjit.layout import Layout
 from nnjit.propagation import Workspace, make_workspace, weight_penalty
 from nnjit.reference import NumpyBackend
@@ -37,12 +38,14 @@ class NumbaBackend:
     def output(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], self.layout.sizes[-1]), dtype=self.dtype)
         work = self._workspace(min(X.shape[0], CHUNK_ROWS))
-        epoch.predict_chunks(params, self.layout.table, X, out, work)
+        with single_threaded():
+            epoch.predict_chunks(params, self.layout.table, X, out, work)
         return out
 
     def loss(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float) -> float:
         work = self._workspace(min(X.shape[0], CHUNK_ROWS))
-        data = epoch.data_loss(self._model(params), X, Y, work)
+        with single_threaded():
+            data = epoch.data_loss(self._model(params), X, Y, work)
         if l2:
             data += weight_penalty(params, self.layout.table, self.dtype.type(l2))
         return float(data)
@@ -52,7 +55,10 @@ class NumbaBackend:
     ) -> tuple[float, np.ndarray]:
         grad = np.empty_like(params)
         work = self._workspace(X.shape[0])
-        loss = epoch.loss_and_grad(self._model(params), X, Y, self.dtype.type(l2), work, grad)
+        dt = self.dtype.type
+        optimizer = (SGDConfig(dt(0), dt(0), False, dt(l2)), grad, grad)
+        with single_threaded():
+            loss = epoch.loss_and_grad(self._model(params), X, Y, optimizer, work)
         return float(loss), grad
 
     def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
@@ -73,9 +79,10 @@ class NumbaBackend:
         """Mini-batches ``first .. stop - 1`` in one compiled call."""
         first, stop, batch_size = batches
         optimizer = (cfg, state["velocity"], state["grad"])
-        loss_sum, correct, seen, finite = epoch.train_epoch(
-            self._model(params), data, optimizer, state["work"], first, stop, batch_size
-        )
+        with single_threaded():
+            loss_sum, correct, seen, finite = epoch.train_epoch(
+                self._model(params), data, optimizer, state["work"], first, stop, batch_size
+            )
         return float(loss_sum), int(correct), int(seen), bool(finite)
 
 

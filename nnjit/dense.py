@@ -1,74 +1,220 @@
-"""Dense layers: the three matrix products of a layer and its backward pass.
+"""Dense layers: the three matrix products of a layer, fused with what follows them.
 
 A layer is ``Z = A_prev @ W + b`` with ``W`` of shape ``(n_in, n_out)`` and one
-sample per row.  Each product goes to BLAS (``np.dot`` inside compiled code)
-when it is large enough to pay for the call, and to a plain loop otherwise.
-The choice depends on the shapes only, so the result never depends on the
-number of threads.
+sample per row.  Its products are
+
+* forward, ``A = f(A_prev @ W + b)``;
+* input gradient, ``dA_prev = (dZ @ W.T) * f'(A_prev)``;
+* weight gradient, ``A_prev.T @ dZ``, either written out or applied at once
+  as an SGD step ``W <- (1 - lr l2) W - lr A_prev.T @ dZ``.
+
+Each goes to BLAS when the matrices are large enough to pay for the call, and
+to plain loops otherwise (a single sample, tiny layers).  Large products are
+split into a fixed number of row blocks run in parallel; each block is one
+single-threaded BLAS call followed, while the block is still in cache, by the
+elementwise work of those rows.  Every row of the result is written by one
+block only, and the blocks depend on the shapes only, so the result is the
+same for any number of threads.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 
-from nnjit._config import jit
+from nnjit._config import jit, jit_parallel
+from nnjit.activations import activate_row, derivative_row
+from nnjit.blas import NOTRANS, TRANS, gemm
 
-# Multiply-adds below which a plain loop beats the BLAS call.
-BLAS_MIN_WORK = 1 << 12
+# A product goes to BLAS from this many samples and this many weights on.
+BLAS_MIN_ROWS = 4
+BLAS_MIN_WEIGHTS = 256
+# Multiply-adds from which a product is split into parallel row blocks.
+PARALLEL_MIN_WORK = 1 << 20
+MAX_BLOCKS = 8
+MIN_BLOCK_ROWS = 16
+# Below this many outputs the loops accumulate in registers, not in rows.
+NARROW = 8
+
+# Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
+ONE, ZERO, MINUS_LR, DECAY = 0, 1, 2, 3
+N_SCALARS = 4
 
 
 @jit
-def matmul(A, W, out):
-    """``out = A @ W``."""
+def use_blas(rows, n_in, n_out):
+    return rows >= BLAS_MIN_ROWS and n_in * n_out >= BLAS_MIN_WEIGHTS
+
+
+@jit
+def n_blocks(rows, work):
+    """How many parallel row blocks: 1 for small work, else fixed by ``rows``."""
+    if work < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(MAX_BLOCKS, rows // MIN_BLOCK_ROWS))
+
+
+@jit
+def block_bounds(rows, blocks, index):
+    size = (rows + blocks - 1) // blocks
+    return min(index * size, rows), min((index + 1) * size, rows)
+
+
+# -- forward -------------------------------------------------------------------
+
+
+@jit
+def _forward_rows(A, W, b, Z, code, scal, lo, hi):
+    """Rows ``lo:hi`` of ``Z = f(A @ W + b)``."""
+    k, m = W.shape
+    if use_blas(A.shape[0], k, m):
+        gemm(NOTRANS, NOTRANS, m, hi - lo, k, scal[ONE:], W, m, A[lo:], k, scal[ZERO:], Z[lo:], m)
+        for n in range(lo, hi):
+            z = Z[n]
+            for j in range(m):
+                z[j] += b[j]
+            activate_row(z, code)
+        return
+    if m >= NARROW:
+        for n in range(lo, hi):
+            z = Z[n]
+            z[:] = b
+            a = A[n]
+            for i in range(k):
+                w = W[i]
+                ai = a[i]
+                for j in range(m):
+                    z[j] += ai * w[j]
+            activate_row(z, code)
+    else:
+        # Few outputs: accumulate in a register rather than through memory.
+        for n in range(lo, hi):
+            a = A[n]
+            z = Z[n]
+            for j in range(m):
+                total = b[j]
+                for i in range(k):
+                    total += a[i] * W[i, j]
+                z[j] = total
+            activate_row(z, code)
+
+
+@jit_parallel
+def _forward_blocks(A, W, b, Z, code, scal, blocks):
+    for index in prange(blocks):
+        lo, hi = block_bounds(A.shape[0], blocks, index)
+        _forward_rows(A, W, b, Z, code, scal, lo, hi)
+
+
+@jit
+def dense_forward(A, W, b, Z, code, scal):
+    """``Z <- f(A @ W + b)`` with activation ``code``; ``Z`` may not alias ``A``."""
+    rows = A.shape[0]
+    blocks = n_blocks(rows, rows * W.shape[0] * W.shape[1])
+    if blocks > 1:
+        _forward_blocks(A, W, b, Z, code, scal, blocks)
+    else:
+        _forward_rows(A, W, b, Z, code, scal, 0, rows)
+
+
+# -- input gradient ------------------------------------------------------------
+
+
+@jit
+def _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi):
+    """Rows ``lo:hi`` of ``dA = (dZ @ W.T) * f'(A)``."""
+    k, m = W.shape
+    if use_blas(dZ.shape[0], k, m):
+        gemm(TRANS, NOTRANS, k, hi - lo, m, scal[ONE:], W, m, dZ[lo:], m, scal[ZERO:], dA[lo:], k)
+    else:
+        for n in range(lo, hi):
+            d = dZ[n]
+            out = dA[n]
+            for i in range(k):
+                w = W[i]
+                total = d.dtype.type(0.0)
+                for j in range(m):
+                    total += d[j] * w[j]
+                out[i] = total
+    for n in range(lo, hi):
+        derivative_row(dA[n], A[n], code)
+
+
+@jit_parallel
+def _input_grad_blocks(dZ, W, A, dA, code, scal, blocks):
+    for index in prange(blocks):
+        lo, hi = block_bounds(dZ.shape[0], blocks, index)
+        _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi)
+
+
+@jit
+def dense_input_grad(dZ, W, A, dA, code, scal):
+    """``dA <- (dZ @ W.T) * f'(A)``, with ``f'`` written from the output ``A``."""
+    rows = dZ.shape[0]
+    blocks = n_blocks(rows, rows * W.shape[0] * W.shape[1])
+    if blocks > 1:
+        _input_grad_blocks(dZ, W, A, dA, code, scal, blocks)
+    else:
+        _input_grad_rows(dZ, W, A, dA, code, scal, 0, rows)
+
+
+# -- weight gradient -----------------------------------------------------------
+
+
+@jit
+def _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi):
+    """Rows ``lo:hi`` of ``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``."""
     B, k = A.shape
-    m = W.shape[1]
-    if B * k * m >= BLAS_MIN_WORK:
-        np.dot(A, W, out)
+    m = dZ.shape[1]
+    if use_blas(B, k, m):
+        gemm(
+            NOTRANS, TRANS, m, hi - lo, B,
+            scal[alpha:], dZ, m, A[:, lo:], k, scal[beta:], C[lo:], m,
+        )  # fmt: skip
         return
-    for n in range(B):
-        row = out[n]
-        row[:] = 0
-        for i in range(k):
-            a = A[n, i]
-            w = W[i]
+    a_scale = scal[alpha]
+    c_scale = scal[beta]
+    for i in range(lo, hi):
+        c = C[i]
+        if c_scale == 0:
+            c[:] = 0
+        elif c_scale != 1:
             for j in range(m):
-                row[j] += a * w[j]
+                c[j] *= c_scale
+        if m >= NARROW:
+            for n in range(B):
+                an = a_scale * A[n, i]
+                d = dZ[n]
+                for j in range(m):
+                    c[j] += an * d[j]
+        else:
+            for j in range(m):
+                total = c.dtype.type(0.0)
+                for n in range(B):
+                    total += A[n, i] * dZ[n, j]
+                c[j] += a_scale * total
+
+
+@jit_parallel
+def _outer_blocks(A, dZ, C, scal, alpha, beta, blocks):
+    for index in prange(blocks):
+        lo, hi = block_bounds(A.shape[1], blocks, index)
+        _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi)
 
 
 @jit
-def matmul_tn(A, D, out):
-    """``out = A.T @ D``: the weight gradient of a layer."""
-    B, k = A.shape
-    m = D.shape[1]
-    if B * k * m >= BLAS_MIN_WORK:
-        np.dot(A.T, D, out)
-        return
-    out[:] = 0
-    for n in range(B):
-        d = D[n]
-        for i in range(k):
-            a = A[n, i]
-            row = out[i]
-            for j in range(m):
-                row[j] += a * d[j]
+def dense_outer(A, dZ, C, scal, alpha, beta):
+    """``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``, in row blocks of ``C``.
 
-
-@jit
-def matmul_nt(D, W, out):
-    """``out = D @ W.T``: the gradient with respect to a layer's input."""
-    B, m = D.shape
-    k = W.shape[0]
-    if B * k * m >= BLAS_MIN_WORK:
-        np.dot(D, W.T, out)
-        return
-    for n in range(B):
-        d = D[n]
-        for i in range(k):
-            w = W[i]
-            total = d.dtype.type(0.0)
-            for j in range(m):
-                total += d[j] * w[j]
-            out[n, i] = total
+    With ``C = W``, ``alpha = MINUS_LR`` and ``beta = DECAY`` this is the
+    whole SGD step of the weights, with no gradient buffer in between.
+    """
+    k = A.shape[1]
+    blocks = n_blocks(k, A.shape[0] * k * dZ.shape[1])
+    if blocks > 1:
+        _outer_blocks(A, dZ, C, scal, alpha, beta, blocks)
+    else:
+        _outer_rows(A, dZ, C, scal, alpha, beta, 0, k)
 
 
 @jit
@@ -81,12 +227,8 @@ def column_sums(D, out):
             out[j] += d[j]
 
 
-@jit
-def dense_backward(A_prev, W, dZ, l2, dW, db):
-    """Parameter gradients of one layer: ``dW = A_prev.T @ dZ + l2 W``, ``db``."""
-    matmul_tn(A_prev, dZ, dW)
-    if l2 != 0:
-        for i in range(W.shape[0]):
-            for j in range(W.shape[1]):
-                dW[i, j] += l2 * W[i, j]
-    column_sums(dZ, db)
+def make_scalars(dtype: np.dtype) -> np.ndarray:
+    """The scalar slots, with the constants filled in."""
+    scal = np.zeros(N_SCALARS, dtype=dtype)
+    scal[ONE] = 1
+    return scal

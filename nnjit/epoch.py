@@ -13,7 +13,6 @@ from nnjit._config import jit
 from nnjit.layout import ACTIVATION
 from nnjit.losses import output_delta
 from nnjit.propagation import backward, forward, weight_penalty
-from nnjit.sgd import sgd_step
 
 
 @jit
@@ -62,7 +61,6 @@ def train_epoch(model, data, optimizer, work, first, stop, batch_size):
     """
     params, table, loss_code = model
     X, Y, order = data
-    cfg, velocity, grad = optimizer
     N = order.size
     loss_sum = 0.0
     correct = 0
@@ -72,10 +70,9 @@ def train_epoch(model, data, optimizer, work, first, stop, batch_size):
         hi = min(lo + batch_size, N)
         Xb, Yb = _gather(X, Y, order, lo, hi, work)
         forward(params, table, Xb, work)
-        loss = backward(params, table, loss_code, cfg.l2, Xb, Yb, work, grad)
+        loss = backward(params, table, loss_code, Xb, Yb, work, optimizer, True)
         if not np.isfinite(loss):
             return loss_sum, correct, seen, False
-        sgd_step(params, grad, velocity, cfg)
         B = hi - lo
         loss_sum += loss * B
         for n in range(B):
@@ -85,12 +82,15 @@ def train_epoch(model, data, optimizer, work, first, stop, batch_size):
 
 
 @jit
-def loss_and_grad(model, X, Y, l2, work, grad):
-    """Full-batch loss (data + L2) and its flat gradient, written to ``grad``."""
+def loss_and_grad(model, X, Y, optimizer, work):
+    """Full-batch loss (data + L2) and its flat gradient, written to ``optimizer[2]``.
+
+    ``optimizer`` is ``(cfg, velocity, grad)``; only ``cfg.l2`` is used.
+    """
     params, table, loss_code = model
     forward(params, table, X, work)
-    loss = backward(params, table, loss_code, l2, X, Y, work, grad)
-    return loss + weight_penalty(params, table, l2)
+    loss = backward(params, table, loss_code, X, Y, work, optimizer, False)
+    return loss + weight_penalty(params, table, optimizer[0].l2)
 
 
 @jit

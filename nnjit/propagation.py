@@ -12,10 +12,21 @@ from typing import NamedTuple
 import numpy as np
 
 from nnjit._config import jit
-from nnjit.activations import IDENTITY, activate, bias_activate, multiply_derivative
-from nnjit.dense import dense_backward, matmul, matmul_nt
+from nnjit.activations import IDENTITY, activate
+from nnjit.dense import (
+    DECAY,
+    MINUS_LR,
+    ONE,
+    ZERO,
+    column_sums,
+    dense_forward,
+    dense_input_grad,
+    dense_outer,
+    make_scalars,
+)
 from nnjit.layout import ACTIVATION, B_OFFSET, N_IN, N_OUT, ROW_OFFSET, W_OFFSET
 from nnjit.losses import output_delta
+from nnjit.sgd import sgd_step
 
 
 class Workspace(NamedTuple):
@@ -28,6 +39,7 @@ class Workspace(NamedTuple):
     delta: np.ndarray  # rows * max(sizes[1:]), two halves used in turn
     row_loss: np.ndarray  # (rows,) float64
     row_correct: np.ndarray  # (rows,) int64
+    scal: np.ndarray  # BLAS's alpha and beta slots, see nnjit.dense
 
 
 def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Workspace:
@@ -41,6 +53,7 @@ def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Worksp
         delta=np.empty(2 * rows * widest, dtype=dtype),
         row_loss=np.empty(rows, dtype=np.float64),
         row_correct=np.empty(rows, dtype=np.int64),
+        scal=make_scalars(dtype),
     )
 
 
@@ -67,8 +80,7 @@ def layer_output(work, table, layer, B):
 def forward(params, table, X, work):
     """Forward pass of the batch ``X`` (B, n_in); returns the output view (B, n_out).
 
-    Hidden layers are computed in place in their output view; the output layer
-    keeps its logits in ``work.logits`` for the losses.
+    The output layer also keeps its logits in ``work.logits`` for the losses.
     """
     B = X.shape[0]
     L = table.shape[0]
@@ -76,51 +88,69 @@ def forward(params, table, X, work):
     for layer in range(L):
         W, b = layer_params(params, table, layer)
         out = layer_output(work, table, layer, B)
-        code = table[layer, ACTIVATION]
         if layer < L - 1:
-            matmul(A, W, out)
-            bias_activate(out, b, code)
+            dense_forward(A, W, b, out, table[layer, ACTIVATION], work.scal)
         else:
             Z = work.logits[: B * W.shape[1]].reshape((B, W.shape[1]))
-            matmul(A, W, Z)
-            bias_activate(Z, b, IDENTITY)
+            dense_forward(A, W, b, Z, IDENTITY, work.scal)
             out[:] = Z
-            activate(out, code)
+            activate(out, table[layer, ACTIVATION])
         A = out
     return A
 
 
 @jit
-def backward(params, table, loss_code, l2, X, Y, work, grad):
-    """Gradient of the batch mean loss after :func:`forward` of the same batch.
+def backward(params, table, loss_code, X, Y, work, optimizer, step):
+    """Back-propagate the batch after :func:`forward`; returns its mean data loss.
 
-    Writes the flat gradient into ``grad`` (the L2 term ``l2 W`` included) and
-    returns the batch mean data loss.
+    ``optimizer`` is ``(cfg, velocity, grad)``.  With ``step=False`` the flat
+    gradient of the mean loss plus ``(cfg.l2/2) sum ||W||^2`` is written to
+    ``grad``.  With ``step=True`` the SGD step is applied to ``params`` instead,
+    layer by layer once the layer's input gradient no longer needs its weights;
+    without momentum the weight step happens inside the gradient's BLAS call.
     """
+    cfg, velocity, grad = optimizer
     B = X.shape[0]
     L = table.shape[0]
     n_out = table[L - 1, N_OUT]
     half = work.delta.size // 2
+    scal = work.scal
+    scal[MINUS_LR] = -cfg.lr
+    scal[DECAY] = 1 - cfg.lr * cfg.l2
     Z = work.logits[: B * n_out].reshape((B, n_out))
     A_out = layer_output(work, table, L - 1, B)
     dZ = work.delta[: B * n_out].reshape((B, n_out))
     loss = output_delta(
         loss_code, table[L - 1, ACTIVATION], Z, A_out, Y, dZ, work.row_loss, work.row_correct
     )
+    fused = step and cfg.momentum == 0
     use_second = True
     for layer in range(L - 1, -1, -1):
-        W, _ = layer_params(params, table, layer)
+        W, b = layer_params(params, table, layer)
         dW, db = layer_params(grad, table, layer)
         A_prev = X if layer == 0 else layer_output(work, table, layer - 1, B)
-        dense_backward(A_prev, W, dZ, l2, dW, db)
+        dA = dZ
         if layer > 0:
-            n_in = W.shape[0]
             start = half if use_second else 0
-            dA = work.delta[start : start + B * n_in].reshape((B, n_in))
-            matmul_nt(dZ, W, dA)
-            multiply_derivative(dA, A_prev, table[layer - 1, ACTIVATION])
-            dZ = dA
+            dA = work.delta[start : start + B * W.shape[0]].reshape((B, W.shape[0]))
+            dense_input_grad(dZ, W, A_prev, dA, table[layer - 1, ACTIVATION], scal)
             use_second = not use_second
+        column_sums(dZ, db)
+        w_lo = table[layer, W_OFFSET]
+        b_lo = table[layer, B_OFFSET]
+        if fused:
+            dense_outer(A_prev, dZ, W, scal, MINUS_LR, DECAY)
+        else:
+            dense_outer(A_prev, dZ, dW, scal, ONE, ZERO)
+            if step:
+                sgd_step(params, grad, velocity, cfg, cfg.l2, w_lo, b_lo)
+            elif cfg.l2 != 0:
+                for i in range(W.shape[0]):
+                    for j in range(W.shape[1]):
+                        dW[i, j] += cfg.l2 * W[i, j]
+        if step:
+            sgd_step(params, grad, velocity, cfg, scal[ZERO], b_lo, b_lo + b.size)
+        dZ = dA
     return loss
 
 

@@ -1,8 +1,11 @@
 """Stochastic gradient descent with momentum, as ``torch.optim.SGD`` (dampening 0).
 
-``v <- mu v + g``; plain momentum ``p <- p - lr v``; Nesterov
-``p <- p - lr (g + mu v)``.  With ``mu = 0`` this is ``p <- p - lr g``.  The
-optimiser owns the velocity ``v``; the model owns ``p``.
+``g <- g + l2 p`` (weights only), ``v <- mu v + g``; plain momentum
+``p <- p - lr v``; Nesterov ``p <- p - lr (g + mu v)``.  With ``mu = 0`` this
+is ``p <- p - lr g``, which :mod:`nnjit.dense` applies inside the weight
+gradient's BLAS call; this module updates what remains (biases, and every
+parameter under momentum).  The optimiser owns the velocity ``v``; the model
+owns ``p``.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from typing import NamedTuple
 
 from numba import prange
 
-from nnjit._config import PARALLEL_MIN_ELEMENTS, jit, jit_parallel
+from nnjit._config import jit, jit_parallel
 
-_CHUNK = 4096
+# Parameters from which an update runs in parallel, in chunks of _CHUNK.
+PARALLEL_MIN_PARAMS = 1 << 16
+_CHUNK = 1 << 13
 
 
 class SGDConfig(NamedTuple):
@@ -26,36 +31,41 @@ class SGDConfig(NamedTuple):
 
 
 @jit
-def _step_range(params, grad, velocity, cfg, lo, hi):
+def _step_chunk(params, grad, velocity, cfg, decay, lo, hi):
     lr = cfg.lr
     mu = cfg.momentum
     if mu == 0:
         for i in range(lo, hi):
-            params[i] -= lr * grad[i]
+            params[i] -= lr * (grad[i] + decay * params[i])
     elif cfg.nesterov:
         for i in range(lo, hi):
-            v = mu * velocity[i] + grad[i]
+            g = grad[i] + decay * params[i]
+            v = mu * velocity[i] + g
             velocity[i] = v
-            params[i] -= lr * (grad[i] + mu * v)
+            params[i] -= lr * (g + mu * v)
     else:
         for i in range(lo, hi):
-            v = mu * velocity[i] + grad[i]
+            v = mu * velocity[i] + grad[i] + decay * params[i]
             velocity[i] = v
             params[i] -= lr * v
 
 
 @jit_parallel
-def _step_parallel(params, grad, velocity, cfg):
+def _step_chunks(params, grad, velocity, cfg, decay, lo, hi):
     # Fixed-size chunks: each element is updated by exactly one iteration.
-    n_chunks = (params.size + _CHUNK - 1) // _CHUNK
-    for c in prange(n_chunks):
-        _step_range(params, grad, velocity, cfg, c * _CHUNK, min((c + 1) * _CHUNK, params.size))
+    chunks = (hi - lo + _CHUNK - 1) // _CHUNK
+    for c in prange(chunks):
+        start = lo + c * _CHUNK
+        _step_chunk(params, grad, velocity, cfg, decay, start, min(start + _CHUNK, hi))
 
 
 @jit
-def sgd_step(params, grad, velocity, cfg):
-    """Update ``params`` (and ``velocity``) in place from ``grad``."""
-    if params.size >= PARALLEL_MIN_ELEMENTS:
-        _step_parallel(params, grad, velocity, cfg)
+def sgd_step(params, grad, velocity, cfg, decay, lo, hi):
+    """Update ``params[lo:hi]`` (and ``velocity``) from ``grad[lo:hi] + decay * params``.
+
+    ``decay`` is ``cfg.l2`` for weights and 0 for biases.
+    """
+    if hi - lo >= PARALLEL_MIN_PARAMS:
+        _step_chunks(params, grad, velocity, cfg, decay, lo, hi)
     else:
-        _step_range(params, grad, velocity, cfg, 0, params.size)
+        _step_chunk(params, grad, velocity, cfg, decay, lo, hi)

@@ -1,0 +1,80 @@
+"""BLAS ``?gemm`` callable from compiled code, and its thread pool.
+
+Compiled code reaches scipy's BLAS through numba's own helper
+``numba_xxgemm``, an external symbol resolved by name, so kernels that use it
+can still be cached on disk (a ctypes function pointer would not be).
+
+nnjit parallelises matrix products itself, over a fixed number of row blocks
+chosen from the shapes alone, each block one single-threaded ``gemm`` call.
+OpenBLAS's own threading splits a product differently for different thread
+counts, which changes the rounding; :func:`single_threaded` therefore pins
+BLAS to one thread while the kernels run, and the results stay bit-identical
+whatever the number of threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from numba import types
+from numba.extending import overload
+from numba.np.linalg import ensure_blas
+
+ensure_blas()
+
+NOTRANS = 78  # ord("N")
+TRANS = 84  # ord("T")
+
+
+def _gemm_signature(dtype: types.Type) -> types.Signature:
+    pointer = types.CPointer(dtype)
+    size = types.intp
+    return types.intc(
+        types.char, types.char, types.char,  # kind, transa, transb
+        size, size, size,  # m, n, k
+        pointer, pointer, size,  # alpha, a, lda
+        pointer, size,  # b, ldb
+        pointer, pointer, size,  # beta, c, ldc
+    )  # fmt: skip
+
+
+def gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Column-major ``c <- alpha op(a) op(b) + beta c``; compiled code only.
+
+    ``alpha`` and ``beta`` are arrays whose first element is the scalar; ``a``,
+    ``b`` and ``c`` are arrays whose first element is where the matrix starts.
+    """
+    raise NotImplementedError("blas.gemm is callable from compiled code only")
+
+
+@overload(gemm)
+def _gemm_impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    function = types.ExternalFunction("numba_xxgemm", _gemm_signature(a.dtype))
+    kind = ord("d") if a.dtype == types.float64 else ord("s")
+
+    def impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        function(
+            kind, transa, transb, m, n, k,
+            alpha.ctypes, a.ctypes, lda, b.ctypes, ldb, beta.ctypes, c.ctypes, ldc,
+        )  # fmt: skip
+
+    return impl
+
+
+_controller = None
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Limit every loaded BLAS library to one thread inside the block."""
+    global _controller
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        yield
+        return
+    if _controller is None:
+        _controller = ThreadpoolController()
+    with _controller.limit(limits=1, user_api="blas"):
+        yield
