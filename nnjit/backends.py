@@ -7,6 +7,8 @@ model's dtype, checked by the caller.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from nnjit import epoch
@@ -61,12 +63,33 @@ class NumbaBackend:
             loss = epoch.loss_and_grad(self._model(params), X, Y, optimizer, work)
         return float(loss), grad
 
+    def session(self) -> contextlib.AbstractContextManager:
+        """Context for a run of calls: BLAS pinned to one thread."""
+        return single_threaded()
+
     def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
         return {
             "velocity": np.zeros_like(params),
             "grad": np.empty_like(params),
+            "kept": np.empty_like(params),
             "work": self._workspace(batch_size),
         }
+
+    def train_epochs(
+        self,
+        params: np.ndarray,
+        state: dict,
+        data: tuple[np.ndarray, np.ndarray, np.ndarray],
+        schedule: tuple[np.ndarray, int],
+        cfg: SGDConfig,
+    ) -> tuple[int, np.ndarray]:
+        """Whole epochs in one compiled call; see :func:`nnjit.epoch.train_epochs`."""
+        stats = np.zeros((schedule[0].size, 3))
+        optimizer = (cfg, state["velocity"], state["grad"])
+        done = epoch.train_epochs(
+            self._model(params), data, optimizer, state["work"], schedule, stats, state["kept"]
+        )
+        return int(done), stats
 
     def run_batches(
         self,
@@ -79,10 +102,9 @@ class NumbaBackend:
         """Mini-batches ``first .. stop - 1`` in one compiled call."""
         first, stop, batch_size = batches
         optimizer = (cfg, state["velocity"], state["grad"])
-        with single_threaded():
-            loss_sum, correct, seen, finite = epoch.train_epoch(
-                self._model(params), data, optimizer, state["work"], first, stop, batch_size
-            )
+        loss_sum, correct, seen, finite = epoch.train_batches(
+            self._model(params), data, optimizer, state["work"], first, stop, batch_size
+        )
         return float(loss_sum), int(correct), int(seen), bool(finite)
 
 

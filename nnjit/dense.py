@@ -36,6 +36,9 @@ MIN_BLOCK_ROWS = 16
 # Below this many outputs the loops accumulate in registers, not in rows.
 NARROW = 8
 
+# What a parallel block computes.
+FORWARD, INPUT_GRAD, OUTER = 0, 1, 2
+
 # Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
 ONE, ZERO, MINUS_LR, DECAY = 0, 1, 2, 3
 N_SCALARS = 4
@@ -99,20 +102,13 @@ def _forward_rows(A, W, b, Z, code, scal, lo, hi):
             activate_row(z, code)
 
 
-@jit_parallel
-def _forward_blocks(A, W, b, Z, code, scal, blocks):
-    for index in prange(blocks):
-        lo, hi = block_bounds(A.shape[0], blocks, index)
-        _forward_rows(A, W, b, Z, code, scal, lo, hi)
-
-
 @jit
 def dense_forward(A, W, b, Z, code, scal):
     """``Z <- f(A @ W + b)`` with activation ``code``; ``Z`` may not alias ``A``."""
     rows = A.shape[0]
     blocks = n_blocks(rows, rows * W.shape[0] * W.shape[1])
     if blocks > 1:
-        _forward_blocks(A, W, b, Z, code, scal, blocks)
+        _parallel_blocks(np.int64(FORWARD), (A, W, Z, Z), b, code, scal, _no_slots(), blocks)
     else:
         _forward_rows(A, W, b, Z, code, scal, 0, rows)
 
@@ -140,20 +136,13 @@ def _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi):
         derivative_row(dA[n], A[n], code)
 
 
-@jit_parallel
-def _input_grad_blocks(dZ, W, A, dA, code, scal, blocks):
-    for index in prange(blocks):
-        lo, hi = block_bounds(dZ.shape[0], blocks, index)
-        _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi)
-
-
 @jit
 def dense_input_grad(dZ, W, A, dA, code, scal):
     """``dA <- (dZ @ W.T) * f'(A)``, with ``f'`` written from the output ``A``."""
     rows = dZ.shape[0]
     blocks = n_blocks(rows, rows * W.shape[0] * W.shape[1])
     if blocks > 1:
-        _input_grad_blocks(dZ, W, A, dA, code, scal, blocks)
+        _parallel_blocks(np.int64(INPUT_GRAD), (dZ, W, dA, A), scal, code, scal, _no_slots(), blocks)
     else:
         _input_grad_rows(dZ, W, A, dA, code, scal, 0, rows)
 
@@ -195,13 +184,6 @@ def _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi):
                 c[j] += a_scale * total
 
 
-@jit_parallel
-def _outer_blocks(A, dZ, C, scal, alpha, beta, blocks):
-    for index in prange(blocks):
-        lo, hi = block_bounds(A.shape[1], blocks, index)
-        _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi)
-
-
 @jit
 def dense_outer(A, dZ, C, scal, alpha, beta):
     """``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``, in row blocks of ``C``.
@@ -212,9 +194,33 @@ def dense_outer(A, dZ, C, scal, alpha, beta):
     k = A.shape[1]
     blocks = n_blocks(k, A.shape[0] * k * dZ.shape[1])
     if blocks > 1:
-        _outer_blocks(A, dZ, C, scal, alpha, beta, blocks)
+        _parallel_blocks(np.int64(OUTER), (A, dZ, C, C), scal, np.int64(0), scal, (alpha, beta), blocks)
     else:
         _outer_rows(A, dZ, C, scal, alpha, beta, 0, k)
+
+
+@jit_parallel
+def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
+    """Run the row blocks of one product in parallel; one compiled loop serves all three.
+
+    ``matrices`` is ``(A, W, Z, Z)`` for the forward pass, ``(dZ, W, dA, A)``
+    for the input gradient and ``(A, dZ, C, C)`` for the outer product.
+    """
+    M1, M2, M3, M4 = matrices
+    rows = M1.shape[1] if task == OUTER else M1.shape[0]
+    for index in prange(blocks):
+        lo, hi = block_bounds(rows, blocks, index)
+        if task == FORWARD:
+            _forward_rows(M1, M2, b, M3, code, scal, lo, hi)
+        elif task == INPUT_GRAD:
+            _input_grad_rows(M1, M2, M4, M3, code, scal, lo, hi)
+        else:
+            _outer_rows(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
+
+
+@jit
+def _no_slots():
+    return np.int64(ZERO), np.int64(ZERO)
 
 
 @jit

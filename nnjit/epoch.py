@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit._config import jit
+from nnjit._views import view2d
 from nnjit.layout import ACTIVATION
 from nnjit.losses import output_delta
 from nnjit.propagation import backward, forward, weight_penalty
+from nnjit.sgd import SGDConfig
 
 
 @jit
@@ -29,7 +31,7 @@ def _gather(X, Y, order, lo, hi, work):
 
 
 @jit
-def train_epoch(model, data, optimizer, work, first, stop, batch_size):
+def train_batches(model, data, optimizer, work, first, stop, batch_size):
     """Mini-batches ``first .. stop - 1`` of one epoch.
 
     Parameters
@@ -70,7 +72,7 @@ def train_epoch(model, data, optimizer, work, first, stop, batch_size):
         hi = min(lo + batch_size, N)
         Xb, Yb = _gather(X, Y, order, lo, hi, work)
         forward(params, table, Xb, work)
-        loss = backward(params, table, loss_code, Xb, Yb, work, optimizer, True)
+        loss = backward(params, table, loss_code, Xb, Yb, work, optimizer, np.bool_(True))
         if not np.isfinite(loss):
             return loss_sum, correct, seen, False
         B = hi - lo
@@ -82,6 +84,54 @@ def train_epoch(model, data, optimizer, work, first, stop, batch_size):
 
 
 @jit
+def train_epochs(model, data, optimizer, work, schedule, stats, kept):
+    """Whole epochs in one compiled call.
+
+    Parameters
+    ----------
+    model, work
+        As for :func:`train_batches`.
+    data : tuple
+        ``(X, Y, orders)``; row ``e`` of ``orders`` is epoch ``e``'s sample
+        order, or ``orders`` has one row that every epoch uses.
+    optimizer : tuple
+        ``(cfg, velocity, grad)``; ``cfg.lr`` is replaced by each epoch's rate.
+    schedule : tuple
+        ``(lrs, batch_size)``: the learning rate of every epoch.
+    stats : ndarray of float64, shape (n_epochs, 3)
+        Written: each epoch's loss sum, correct predictions and samples.
+    kept : ndarray
+        Scratch of the parameters' size.
+
+    Returns
+    -------
+    int
+        Epochs completed with a finite loss and finite parameters.  If it is
+        less than ``len(lrs)``, the next epoch diverged and ``params`` are back
+        where that epoch started.
+    """
+    params = model[0]
+    X, Y, orders = data
+    cfg, velocity, grad = optimizer
+    lrs, batch_size = schedule
+    n_batches = (X.shape[0] + batch_size - 1) // batch_size
+    for e in range(lrs.size):
+        kept[:] = params
+        order = orders[e] if orders.shape[0] > 1 else orders[0]
+        epoch_cfg = SGDConfig(lrs[e], cfg.momentum, cfg.nesterov, cfg.l2)
+        loss_sum, correct, seen, finite = train_batches(
+            model, (X, Y, order), (epoch_cfg, velocity, grad), work, 0, n_batches, batch_size
+        )
+        stats[e, 0] = loss_sum
+        stats[e, 1] = correct
+        stats[e, 2] = seen
+        if not finite or not np.isfinite(params).all():
+            params[:] = kept
+            return e
+    return lrs.size
+
+
+@jit
 def loss_and_grad(model, X, Y, optimizer, work):
     """Full-batch loss (data + L2) and its flat gradient, written to ``optimizer[2]``.
 
@@ -89,7 +139,7 @@ def loss_and_grad(model, X, Y, optimizer, work):
     """
     params, table, loss_code = model
     forward(params, table, X, work)
-    loss = backward(params, table, loss_code, X, Y, work, optimizer, False)
+    loss = backward(params, table, loss_code, X, Y, work, optimizer, np.bool_(False))
     return loss + weight_penalty(params, table, optimizer[0].l2)
 
 
@@ -117,8 +167,8 @@ def data_loss(model, X, Y, work):
         Xb, Yb = _gather(X, Y, order, lo, hi, work)
         A_out = forward(params, table, Xb, work)
         B, m = A_out.shape
-        Z = work.logits[: B * m].reshape((B, m))
-        dZ = work.delta[: B * m].reshape((B, m))
+        Z = view2d(work.logits, 0, B, m)
+        dZ = view2d(work.delta, 0, B, m)
         batch_mean = output_delta(
             loss_code, table[L - 1, ACTIVATION], Z, A_out, Yb, dZ, work.row_loss, work.row_correct
         )

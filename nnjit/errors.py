@@ -10,13 +10,12 @@ class DivergenceError(FloatingPointError):
     was finite.
     """
 
-    def __init__(self, epoch: int, lr: float, loss: float) -> None:
+    def __init__(self, epoch: int, lr: float) -> None:
         self.epoch = epoch
         self.lr = lr
-        self.loss = loss
         kept = f"the end of epoch {epoch - 1}" if epoch > 1 else "before training"
         super().__init__(
-            f"training diverged in epoch {epoch}: the loss became {loss} with lr={lr:g}. "
+            f"training diverged in epoch {epoch}: the loss stopped being finite with lr={lr:g}. "
             f"The network keeps its parameters from {kept}. Usual cures: a smaller "
             f"learning rate (try lr={lr / 10:g}), inputs scaled to mean 0 and unit "
             "variance per feature, targets of order 1, or an output activation "

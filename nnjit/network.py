@@ -26,6 +26,8 @@ from nnjit.validation import (
 
 # With a progress bar an epoch runs in about this many compiled calls.
 _PROGRESS_UPDATES = 50
+# Without one, small data sets run this many samples' worth of epochs per call.
+_SAMPLES_PER_CALL = 1 << 16
 
 
 class Network:
@@ -311,36 +313,43 @@ class Network:
         N = X.shape[0]
         batch_size = min(batch_size, N)
         n_batches = math.ceil(N / batch_size)
+        # With one batch per epoch the order of the samples cannot change a step.
+        shuffle = shuffle and n_batches > 1
+        per_call = 1 if validation is not None or verbose else max(1, _SAMPLES_PER_CALL // N)
+        dt = self._dtype.type
+        cfg = SGDConfig(dt(lr), dt(momentum), bool(nesterov), dt(l2))
         state = self._backend.start_fit(self._params, batch_size)
         history = History()
-        dt = self._dtype.type
-        for epoch in range(epochs):
-            epoch_lr = lr * lr_decay**epoch
-            cfg = SGDConfig(dt(epoch_lr), dt(momentum), bool(nesterov), dt(l2))
-            order = rng.permutation(N) if shuffle else np.arange(N)
-            kept = self._params.copy()
-            start = time.perf_counter()
-            try:
-                loss_sum, correct, seen, finite = self._run_epoch(
-                    state, (X, Y, order), n_batches, batch_size, cfg, epoch, epochs, verbose
-                )
-            except BaseException:
-                self._params[:] = kept  # never leave a half-updated network
-                raise
-            elapsed = time.perf_counter() - start
-            loss = loss_sum / max(seen, 1)
-            if not finite or not math.isfinite(loss) or not np.isfinite(self._params).all():
-                self._params[:] = kept
-                raise DivergenceError(epoch + 1, epoch_lr, loss if finite else float("nan"))
-            history.loss.append(loss + weight_penalty(self._layout, self._params, l2))
-            history.epoch_time.append(elapsed)
-            if self.is_classifier:
-                history.accuracy.append(correct / seen)
-            if validation is not None:
-                scores = self._evaluate(*validation, l2)
-                history.val_loss.append(scores["loss"])
-                if self.is_classifier:
-                    history.val_accuracy.append(scores["accuracy"])
+        epoch = 0
+        with self._backend.session():
+            while epoch < epochs:
+                count = min(per_call, epochs - epoch)
+                lrs = np.array([lr * lr_decay**e for e in range(epoch, epoch + count)], dtype=dt)
+                if shuffle:
+                    orders = np.stack([rng.permutation(N) for _ in range(count)])
+                else:
+                    orders = np.arange(N)[None, :]
+                start = time.perf_counter()
+                if verbose:
+                    done, stats = self._verbose_epoch(state, (X, Y, orders[0]), batch_size, cfg._replace(lr=lrs[0]), epoch, epochs)
+                else:
+                    done, stats = self._backend.train_epochs(
+                        self._params, state, (X, Y, orders), (lrs, batch_size), cfg
+                    )
+                elapsed = time.perf_counter() - start
+                for loss_sum, correct, seen in stats[:done]:
+                    history.loss.append(loss_sum / seen + weight_penalty(self._layout, self._params, l2))
+                    history.epoch_time.append(elapsed / count)
+                    if self.is_classifier:
+                        history.accuracy.append(correct / seen)
+                if done < count:
+                    raise DivergenceError(epoch + done + 1, float(lrs[done]))
+                if validation is not None:
+                    scores = self._evaluate(*validation, l2)
+                    history.val_loss.append(scores["loss"])
+                    if self.is_classifier:
+                        history.val_accuracy.append(scores["accuracy"])
+                epoch += count
         return history
 
     def _validation(self, validation_data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -350,23 +359,31 @@ class Network:
             raise ValueError("validation_data must be a pair (X_val, y_val)") from None
         return self._data(X_val, y_val, prefix="validation_data ")
 
-    def _run_epoch(self, state, data, n_batches, batch_size, cfg, epoch, epochs, verbose):
-        if not verbose:
-            return self._backend.run_batches(self._params, state, data, (0, n_batches, batch_size), cfg)
+    def _verbose_epoch(self, state, data, batch_size, cfg, epoch, epochs):
+        """One epoch in slices of batches, with a progress bar and the running loss."""
         from tqdm.auto import tqdm
 
+        n_batches = math.ceil(data[2].size / batch_size)
         step = max(1, math.ceil(n_batches / _PROGRESS_UPDATES))
-        loss_sum, correct, seen = 0.0, 0, 0
-        with tqdm(total=data[2].size, desc=f"epoch {epoch + 1}/{epochs}", unit="sample", leave=False) as bar:
-            for first in range(0, n_batches, step):
-                batches = (first, min(first + step, n_batches), batch_size)
-                part = self._backend.run_batches(self._params, state, data, batches, cfg)
-                loss_sum, correct, seen = loss_sum + part[0], correct + part[1], seen + part[2]
-                bar.update(part[2])
-                bar.set_postfix(loss=f"{loss_sum / max(seen, 1):.4g}", refresh=False)
-                if not part[3]:
-                    return loss_sum, correct, seen, False
-        return loss_sum, correct, seen, True
+        stats = np.zeros((1, 3))
+        kept = self._params.copy()
+        try:
+            with tqdm(total=data[2].size, desc=f"epoch {epoch + 1}/{epochs}", unit="sample", leave=False) as bar:
+                for first in range(0, n_batches, step):
+                    batches = (first, min(first + step, n_batches), batch_size)
+                    *part, finite = self._backend.run_batches(self._params, state, data, batches, cfg)
+                    stats[0] += part
+                    bar.update(part[2])
+                    bar.set_postfix(loss=f"{stats[0, 0] / max(stats[0, 2], 1):.4g}", refresh=False)
+                    if not finite:
+                        break
+        except BaseException:
+            self._params[:] = kept  # never leave a half-updated network
+            raise
+        if not finite or not np.isfinite(self._params).all():
+            self._params[:] = kept
+            return 0, stats
+        return 1, stats
 
     # -- persistence ---------------------------------------------------------
 

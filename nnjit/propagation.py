@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnjit._config import jit
+from nnjit._views import view2d
 from nnjit.activations import IDENTITY, activate
 from nnjit.dense import (
     DECAY,
@@ -64,7 +65,7 @@ def layer_params(params, table, layer):
     n_out = table[layer, N_OUT]
     w_off = table[layer, W_OFFSET]
     b_off = table[layer, B_OFFSET]
-    W = params[w_off : w_off + n_in * n_out].reshape((n_in, n_out))
+    W = view2d(params, w_off, n_in, n_out)
     return W, params[b_off : b_off + n_out]
 
 
@@ -73,7 +74,7 @@ def layer_output(work, table, layer, B):
     """View (B, n_out) of one layer's output for a batch of ``B`` samples."""
     n_out = table[layer, N_OUT]
     start = B * table[layer, ROW_OFFSET]
-    return work.acts[start : start + B * n_out].reshape((B, n_out))
+    return view2d(work.acts, start, B, n_out)
 
 
 @jit
@@ -91,8 +92,8 @@ def forward(params, table, X, work):
         if layer < L - 1:
             dense_forward(A, W, b, out, table[layer, ACTIVATION], work.scal)
         else:
-            Z = work.logits[: B * W.shape[1]].reshape((B, W.shape[1]))
-            dense_forward(A, W, b, Z, IDENTITY, work.scal)
+            Z = view2d(work.logits, 0, B, W.shape[1])
+            dense_forward(A, W, b, Z, np.int64(IDENTITY), work.scal)
             out[:] = Z
             activate(out, table[layer, ACTIVATION])
         A = out
@@ -117,9 +118,9 @@ def backward(params, table, loss_code, X, Y, work, optimizer, step):
     scal = work.scal
     scal[MINUS_LR] = -cfg.lr
     scal[DECAY] = 1 - cfg.lr * cfg.l2
-    Z = work.logits[: B * n_out].reshape((B, n_out))
+    Z = view2d(work.logits, 0, B, n_out)
     A_out = layer_output(work, table, L - 1, B)
-    dZ = work.delta[: B * n_out].reshape((B, n_out))
+    dZ = view2d(work.delta, 0, B, n_out)
     loss = output_delta(
         loss_code, table[L - 1, ACTIVATION], Z, A_out, Y, dZ, work.row_loss, work.row_correct
     )
@@ -132,16 +133,16 @@ def backward(params, table, loss_code, X, Y, work, optimizer, step):
         dA = dZ
         if layer > 0:
             start = half if use_second else 0
-            dA = work.delta[start : start + B * W.shape[0]].reshape((B, W.shape[0]))
+            dA = view2d(work.delta, start, B, W.shape[0])
             dense_input_grad(dZ, W, A_prev, dA, table[layer - 1, ACTIVATION], scal)
             use_second = not use_second
         column_sums(dZ, db)
         w_lo = table[layer, W_OFFSET]
         b_lo = table[layer, B_OFFSET]
         if fused:
-            dense_outer(A_prev, dZ, W, scal, MINUS_LR, DECAY)
+            dense_outer(A_prev, dZ, W, scal, np.int64(MINUS_LR), np.int64(DECAY))
         else:
-            dense_outer(A_prev, dZ, dW, scal, ONE, ZERO)
+            dense_outer(A_prev, dZ, dW, scal, np.int64(ONE), np.int64(ZERO))
             if step:
                 sgd_step(params, grad, velocity, cfg, cfg.l2, w_lo, b_lo)
             elif cfg.l2 != 0:

@@ -7,6 +7,8 @@ formula over speed; each function mirrors one compiled kernel.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from nnjit.activations import LEAKY_SLOPE
@@ -136,8 +138,36 @@ class NumpyBackend:
         grad = backward(self.layout, params, activations, output_delta(self.layout, activations[-1], Y), l2)
         return data + weight_penalty(self.layout, params, l2), grad
 
+    def session(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
     def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
         return {"velocity": np.zeros_like(params)}
+
+    def train_epochs(
+        self,
+        params: np.ndarray,
+        state: dict,
+        data: tuple[np.ndarray, np.ndarray, np.ndarray],
+        schedule: tuple[np.ndarray, int],
+        cfg: SGDConfig,
+    ) -> tuple[int, np.ndarray]:
+        """Whole epochs; same contract as the compiled ``train_epochs``."""
+        X, Y, orders = data
+        lrs, batch_size = schedule
+        n_batches = -(-X.shape[0] // batch_size)
+        stats = np.zeros((lrs.size, 3))
+        for e, lr in enumerate(lrs):
+            kept = params.copy()
+            order = orders[e] if orders.shape[0] > 1 else orders[0]
+            epoch_cfg = cfg._replace(lr=lr)
+            *stats[e], finite = self.run_batches(
+                params, state, (X, Y, order), (0, n_batches, batch_size), epoch_cfg
+            )
+            if not finite or not np.isfinite(params).all():
+                params[:] = kept
+                return e, stats
+        return lrs.size, stats
 
     def run_batches(
         self,
