@@ -9,6 +9,7 @@ sign of its input.
 from __future__ import annotations
 
 import numpy as np
+
 from nnjit._config import jit
 
 IDENTITY = 0

@@ -54,11 +54,13 @@ def digits(
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ImportError("the digits data set ships with scikit-learn: pip install scikit-learn") from None
+        raise ImportError(
+            "the digits data set ships with scikit-learn: pip install scikit-learn"
+        ) from None
     bunch = load_digits()
     X = bunch.data / 16.0
     y = bunch.target.astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(X))
-    n_test = int(round(test_size * len(X)))
+    n_test = round(test_size * len(X))
     test, train = order[:n_test], order[n_test:]
     return X[train], y[train], X[test], y[test]

@@ -26,7 +26,15 @@ def _compare(title: str, make, fit_args: dict, train, test) -> None:
         history = net.fit(train[0], train[1], verbose=True, **fit_args)
         total = time.perf_counter() - start
         per_epoch = statistics.median(history.epoch_time)
-        rows.append((backend, _accuracy(net, train[0], train[2]), _accuracy(net, test[0], test[2]), per_epoch, total))
+        rows.append(
+            (
+                backend,
+                _accuracy(net, train[0], train[2]),
+                _accuracy(net, test[0], test[2]),
+                per_epoch,
+                total,
+            )
+        )
     print(f"  {'backend':8} {'train acc':>9} {'test acc':>9} {'s/epoch':>10} {'total s':>8}")
     for backend, train_acc, test_acc, per_epoch, total in rows:
         print(f"  {backend:8} {train_acc:9.3f} {test_acc:9.3f} {per_epoch:10.5f} {total:8.2f}")
@@ -50,15 +58,26 @@ def main(argv: list[str] | None = None) -> int:
     split = int(0.8 * len(X))
     _compare(
         "3-class spiral (600 generated points): 2-100-3, ReLU, softmax cross-entropy, L2",
-        lambda backend: Network([2, 100, 3], "relu", "softmax", "cross_entropy", seed=0, backend=backend),
-        {"epochs": args.epochs or 100, "batch_size": 32, "lr": 0.5, "momentum": 0.9, "l2": 1e-4, "seed": 0},
+        lambda backend: Network(
+            [2, 100, 3], "relu", "softmax", "cross_entropy", seed=0, backend=backend
+        ),
+        {
+            "epochs": args.epochs or 100,
+            "batch_size": 32,
+            "lr": 0.5,
+            "momentum": 0.9,
+            "l2": 1e-4,
+            "seed": 0,
+        },
         (X[:split], y[:split], y[:split]),
         (X[split:], y[split:], y[split:]),
     )
     try:
         X_train, y_train, X_test, y_test = digits(seed=0)
     except ImportError:
-        print("\nscikit-learn is not installed: skipping the digits part (pip install scikit-learn)")
+        print(
+            "\nscikit-learn is not installed: skipping the digits part (pip install scikit-learn)"
+        )
         return 0
     _compare(
         "8x8 digits (scikit-learn's bundled set): Nielsen's 64-30-10, sigmoid, MSE, mini-batch 10",

@@ -142,7 +142,9 @@ def dense_input_grad(dZ, W, A, dA, code, scal):
     rows = dZ.shape[0]
     blocks = n_blocks(rows, rows * W.shape[0] * W.shape[1])
     if blocks > 1:
-        _parallel_blocks(np.int64(INPUT_GRAD), (dZ, W, dA, A), scal, code, scal, _no_slots(), blocks)
+        _parallel_blocks(
+            np.int64(INPUT_GRAD), (dZ, W, dA, A), scal, code, scal, _no_slots(), blocks
+        )
     else:
         _input_grad_rows(dZ, W, A, dA, code, scal, 0, rows)
 
@@ -194,7 +196,9 @@ def dense_outer(A, dZ, C, scal, alpha, beta):
     k = A.shape[1]
     blocks = n_blocks(k, A.shape[0] * k * dZ.shape[1])
     if blocks > 1:
-        _parallel_blocks(np.int64(OUTER), (A, dZ, C, C), scal, np.int64(0), scal, (alpha, beta), blocks)
+        _parallel_blocks(
+            np.int64(OUTER), (A, dZ, C, C), scal, np.int64(0), scal, (alpha, beta), blocks
+        )
     else:
         _outer_rows(A, dZ, C, scal, alpha, beta, 0, k)
 

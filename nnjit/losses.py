@@ -133,4 +133,3 @@ def output_delta(loss_code, out_code, Z, A, Y, dZ, row_loss, row_correct):
     for n in range(B):
         total += row_loss[n]
     return total / B
-

@@ -135,7 +135,9 @@ class NumpyBackend:
     ) -> tuple[float, np.ndarray]:
         activations, Z = forward(self.layout, params, X)
         data = float(row_losses(self.layout, Z, activations[-1], Y).mean())
-        grad = backward(self.layout, params, activations, output_delta(self.layout, activations[-1], Y), l2)
+        grad = backward(
+            self.layout, params, activations, output_delta(self.layout, activations[-1], Y), l2
+        )
         return data + weight_penalty(self.layout, params, l2), grad
 
     def session(self) -> contextlib.AbstractContextManager:
@@ -190,7 +192,9 @@ class NumpyBackend:
             loss = float(row_losses(self.layout, Z, A, Yb).mean())
             if not np.isfinite(loss):
                 return loss_sum, correct, seen, False
-            grad = backward(self.layout, params, activations, output_delta(self.layout, A, Yb), cfg.l2)
+            grad = backward(
+                self.layout, params, activations, output_delta(self.layout, A, Yb), cfg.l2
+            )
             if cfg.momentum == 0:
                 params -= cfg.lr * grad
             else:
@@ -198,7 +202,9 @@ class NumpyBackend:
                 velocity += grad
                 params -= cfg.lr * (grad + cfg.momentum * velocity if cfg.nesterov else velocity)
             loss_sum += loss * len(rows)
-            correct += int(correct_rows(self.layout, A, Yb).sum()) if self.layout.is_classifier else 0
+            correct += (
+                int(correct_rows(self.layout, A, Yb).sum()) if self.layout.is_classifier else 0
+            )
             seen += len(rows)
         return loss_sum, correct, seen, True
 
