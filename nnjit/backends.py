@@ -84,7 +84,7 @@ class NumbaBackend:
         cfg: SGDConfig,
     ) -> tuple[int, np.ndarray]:
         """Whole epochs in one compiled call; see :func:`nnjit.epoch.train_epochs`."""
-        stats = np.zeros((schedule[0].size, 3))
+        stats = np.zeros((schedule[0].size, 4))
         optimizer = (cfg, state["velocity"], state["grad"])
         done = epoch.train_epochs(
             self._model(params), data, optimizer, state["work"], schedule, stats, state["kept"]

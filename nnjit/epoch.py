@@ -98,8 +98,9 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         ``(cfg, velocity, grad)``; ``cfg.lr`` is replaced by each epoch's rate.
     schedule : tuple
         ``(lrs, batch_size)``: the learning rate of every epoch.
-    stats : ndarray of float64, shape (n_epochs, 3)
-        Written: each epoch's loss sum, correct predictions and samples.
+    stats : ndarray of float64, shape (n_epochs, 4)
+        Written: each epoch's loss sum, correct predictions and samples, and
+        the L2 term ``(l2/2) sum ||W||^2`` at its end.
     kept : ndarray
         Scratch of the parameters' size.
 
@@ -125,6 +126,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         stats[e, 0] = loss_sum
         stats[e, 1] = correct
         stats[e, 2] = seen
+        stats[e, 3] = weight_penalty(params, model[1], cfg.l2)
         if not finite or not np.isfinite(params).all():
             params[:] = kept
             return e

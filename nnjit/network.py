@@ -337,11 +337,11 @@ class Network:
                         self._params, state, (X, Y, orders), (lrs, batch_size), cfg
                     )
                 elapsed = time.perf_counter() - start
-                for loss_sum, correct, seen in stats[:done]:
-                    history.loss.append(loss_sum / seen + weight_penalty(self._layout, self._params, l2))
+                for loss_sum, correct, seen, penalty in stats[:done]:
+                    history.loss.append(float(loss_sum / seen + penalty))
                     history.epoch_time.append(elapsed / count)
                     if self.is_classifier:
-                        history.accuracy.append(correct / seen)
+                        history.accuracy.append(float(correct / seen))
                 if done < count:
                     raise DivergenceError(epoch + done + 1, float(lrs[done]))
                 if validation is not None:
@@ -365,14 +365,14 @@ class Network:
 
         n_batches = math.ceil(data[2].size / batch_size)
         step = max(1, math.ceil(n_batches / _PROGRESS_UPDATES))
-        stats = np.zeros((1, 3))
+        stats = np.zeros((1, 4))
         kept = self._params.copy()
         try:
             with tqdm(total=data[2].size, desc=f"epoch {epoch + 1}/{epochs}", unit="sample", leave=False) as bar:
                 for first in range(0, n_batches, step):
                     batches = (first, min(first + step, n_batches), batch_size)
                     *part, finite = self._backend.run_batches(self._params, state, data, batches, cfg)
-                    stats[0] += part
+                    stats[0, :3] += part
                     bar.update(part[2])
                     bar.set_postfix(loss=f"{stats[0, 0] / max(stats[0, 2], 1):.4g}", refresh=False)
                     if not finite:
@@ -383,6 +383,7 @@ class Network:
         if not finite or not np.isfinite(self._params).all():
             self._params[:] = kept
             return 0, stats
+        stats[0, 3] = weight_penalty(self._layout, self._params, cfg.l2)
         return 1, stats
 
     # -- persistence ---------------------------------------------------------

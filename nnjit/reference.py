@@ -158,14 +158,15 @@ class NumpyBackend:
         X, Y, orders = data
         lrs, batch_size = schedule
         n_batches = -(-X.shape[0] // batch_size)
-        stats = np.zeros((lrs.size, 3))
+        stats = np.zeros((lrs.size, 4))
         for e, lr in enumerate(lrs):
             kept = params.copy()
             order = orders[e] if orders.shape[0] > 1 else orders[0]
             epoch_cfg = cfg._replace(lr=lr)
-            *stats[e], finite = self.run_batches(
+            *stats[e, :3], finite = self.run_batches(
                 params, state, (X, Y, order), (0, n_batches, batch_size), epoch_cfg
             )
+            stats[e, 3] = weight_penalty(self.layout, params, cfg.l2)
             if not finite or not np.isfinite(params).all():
                 params[:] = kept
                 return e, stats
