@@ -43,7 +43,9 @@ def gradcheck(net: Network, X: Any, y: Any, l2: float = 0.0, eps: float | None =
     y64 = np.asarray(y)
     if y64.dtype.kind == "f":
         y64 = y64.astype(net.dtype).astype(np.float64)
-    probe = Network(net.sizes, list(net.hidden) or "relu", net.output, net.loss_name, backend=net.backend)
+    probe = Network(
+        net.sizes, list(net.hidden) or "relu", net.output, net.loss_name, backend=net.backend
+    )
     params = net.params.astype(np.float64)
     numeric = np.empty_like(params)
     for i in range(params.size):

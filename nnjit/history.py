@@ -48,13 +48,14 @@ class History:
         try:
             import matplotlib.pyplot as plt
         except ImportError:
-            raise ImportError(
-                "History.plot needs matplotlib: pip install 'nnjit[plot]'"
-            ) from None
+            raise ImportError("History.plot needs matplotlib: pip install 'nnjit[plot]'") from None
         panels = 2 if self.accuracy else 1
         fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6), squeeze=False)
         epochs = range(1, len(self.loss) + 1)
-        curves = [("loss", self.loss, self.val_loss), ("accuracy", self.accuracy, self.val_accuracy)]
+        curves = [
+            ("loss", self.loss, self.val_loss),
+            ("accuracy", self.accuracy, self.val_accuracy),
+        ]
         for ax, (name, train, val) in zip(axes[0], curves[:panels], strict=True):
             ax.plot(epochs, train, marker=".", label=f"training {name}")
             if val:

@@ -331,11 +331,21 @@ class Network:
                     orders = np.arange(N)[None, :]
                 start = time.perf_counter()
                 if verbose:
-                    done, stats = self._verbose_epoch(state, (X, Y, orders[0]), batch_size, cfg._replace(lr=lrs[0]), epoch, epochs)
-                else:
-                    done, stats = self._backend.train_epochs(
-                        self._params, state, (X, Y, orders), (lrs, batch_size), cfg
+                    done, stats = self._verbose_epoch(
+                        state, (X, Y, orders[0]), batch_size, cfg._replace(lr=lrs[0]), epoch, epochs
                     )
+                else:
+                    kept = self._params.copy()
+                    try:
+                        done, stats = self._backend.train_epochs(
+                            self._params, state, (X, Y, orders), (lrs, batch_size), cfg
+                        )
+                    except BaseException:
+                        # An interrupt inside the numpy backend's epochs would
+                        # leave a half-updated network; go back to the last
+                        # epoch boundary this call started from.
+                        self._params[:] = kept
+                        raise
                 elapsed = time.perf_counter() - start
                 for loss_sum, correct, seen, penalty in stats[:done]:
                     history.loss.append(float(loss_sum / seen + penalty))
@@ -368,10 +378,14 @@ class Network:
         stats = np.zeros((1, 4))
         kept = self._params.copy()
         try:
-            with tqdm(total=data[2].size, desc=f"epoch {epoch + 1}/{epochs}", unit="sample", leave=False) as bar:
+            with tqdm(
+                total=data[2].size, desc=f"epoch {epoch + 1}/{epochs}", unit="sample", leave=False
+            ) as bar:
                 for first in range(0, n_batches, step):
                     batches = (first, min(first + step, n_batches), batch_size)
-                    *part, finite = self._backend.run_batches(self._params, state, data, batches, cfg)
+                    *part, finite = self._backend.run_batches(
+                        self._params, state, data, batches, cfg
+                    )
                     stats[0, :3] += part
                     bar.update(part[2])
                     bar.set_postfix(loss=f"{stats[0, 0] / max(stats[0, 2], 1):.4g}", refresh=False)
@@ -399,7 +413,9 @@ def _init_stds(sizes: tuple[int, ...], activations: tuple[str, ...], init: Any) 
     """Standard deviation of each layer's initial weights."""
     if isinstance(init, str):
         if init not in ("auto", "he", "xavier"):
-            raise ValueError(f"unknown init {init!r}; valid choices are auto, he, xavier or a float std")
+            raise ValueError(
+                f"unknown init {init!r}; valid choices are auto, he, xavier or a float std"
+            )
         stds = []
         for n_in, n_out, name in zip(sizes, sizes[1:], activations, strict=False):
             he = init == "he" or (init == "auto" and name in ("relu", "leaky_relu"))

@@ -68,12 +68,22 @@ def load(path: Any) -> Network:
             meta = json.loads(str(archive["meta"][()]))
     except FileNotFoundError:
         raise
-    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, TypeError) as exc:
+    except (
+        ValueError,
+        KeyError,
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        json.JSONDecodeError,
+        TypeError,
+    ) as exc:
         raise ValueError(f"{name} is not a valid nnjit model file: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{name} is not a valid nnjit model file: no nnjit metadata")
     if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{name} has model format version {meta.get('version')!r}; this nnjit reads {FORMAT_VERSION}")
+        raise ValueError(
+            f"{name} has model format version {meta.get('version')!r}; this nnjit reads {FORMAT_VERSION}"
+        )
     try:
         net = Network(
             meta["sizes"],

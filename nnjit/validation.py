@@ -75,7 +75,9 @@ def check_inputs(X: Any, n_in: int, dtype: np.dtype, name: str = "X") -> np.ndar
     return converted
 
 
-def check_targets(y: Any, layout: Layout, n_samples: int, dtype: np.dtype, name: str = "y") -> np.ndarray:
+def check_targets(
+    y: Any, layout: Layout, n_samples: int, dtype: np.dtype, name: str = "y"
+) -> np.ndarray:
     """Targets as a C-contiguous ``(N, n_out)`` array of ``dtype``, checked.
 
     Integer labels of a softmax classifier become one-hot rows.
@@ -145,7 +147,9 @@ def check_params(params: Any, n_params: int, dtype: np.dtype) -> np.ndarray:
     """A flat parameter vector of length ``n_params``, as C-contiguous ``dtype``."""
     array = _numeric_array(params, "params")
     if array.ndim != 1 or array.shape[0] != n_params:
-        raise ValueError(f"params must be a 1-D vector of length {n_params}, got shape {array.shape}")
+        raise ValueError(
+            f"params must be a 1-D vector of length {n_params}, got shape {array.shape}"
+        )
     converted = np.ascontiguousarray(array, dtype=dtype)
     _finite(converted, "params", dtype)
     return converted
