@@ -13,10 +13,16 @@ the options live in one place.
 * A kernel that uses ``prange`` gets a function of its own compiled with
   ``parallel=True``: numba's cache key ignores the ``parallel`` option, so the
   same function must never be compiled both ways.
+* The thread pool is started when this module is imported.  numba starts it
+  when a parallel kernel is compiled or loaded from the cache, but not when a
+  serial kernel that calls one is loaded from the cache after being compiled
+  against a cached parallel callee: that kernel would then launch its
+  parallel loop into a pool that does not exist, and crash.
 """
 
 from __future__ import annotations
 
+import numba
 from numba import njit
 
 FASTMATH = set({"nsz", "arcp", "contract", "reassoc"})
@@ -24,5 +30,5 @@ FASTMATH = set({"nsz", "arcp", "contract", "reassoc"})
 jit = njit(cache=True, fastmath=FASTMATH, nogil=True)
 jit_parallel = njit(cache=True, fastmath=FASTMATH, nogil=True, parallel=True)
 
-# Rows x columns below which a parallel loop costs more to start than it saves.
-PARALLEL_MIN_ELEMENTS = 1 << 15
+numba.get_num_threads()  # starts the thread pool; see the note above
+

@@ -1,0 +1,94 @@
+"""Shared helpers: architectures, data and tolerances for both dtypes."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import nnjit
+from nnjit.activations import HIDDEN_ACTIVATIONS
+
+# Every valid (output activation, loss) pair.
+OUTPUT_LOSS_PAIRS = (
+    *((output, "mse") for output in ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")),
+    ("softmax", "cross_entropy"),
+    ("sigmoid", "cross_entropy"),
+)
+
+# Every hidden activation with every (output, loss) pair.
+ARCHITECTURES = tuple(
+    (hidden, output, loss)
+    for hidden, (output, loss) in itertools.product(HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS)
+)
+
+DTYPES = ("float64", "float32")
+BACKENDS = ("numba", "numpy")
+
+# Relative tolerance of a comparison between the two backends.
+RTOL = {"float64": 1e-12, "float32": 2e-5}
+
+
+def make_targets(output: str, loss: str, n: int, n_out: int, rng: np.random.Generator):
+    """Targets of the right kind for an (output, loss) pair."""
+    if loss == "cross_entropy" and output == "softmax":
+        return rng.integers(0, n_out, n)
+    if loss == "cross_entropy":
+        return (rng.random((n, n_out)) < 0.5).astype(float)
+    if output in ("sigmoid", "softmax"):
+        return rng.random((n, n_out))
+    return rng.standard_normal((n, n_out))
+
+
+def make_problem(
+    hidden: str = "tanh",
+    output: str = "identity",
+    loss: str = "mse",
+    *,
+    sizes: tuple[int, ...] = (4, 6, 5, 3),
+    n: int = 23,
+    dtype: str = "float64",
+    backend: str = "numba",
+    seed: int = 0,
+):
+    """A network with random weights *and* biases, and data for it."""
+    rng = np.random.default_rng(seed)
+    net = nnjit.Network(list(sizes), hidden, output, loss, dtype=dtype, seed=seed, backend=backend)
+    # Random biases too, so that no unit sits exactly at a kink of ReLU.
+    net.params = rng.standard_normal(net.n_params) * 0.5
+    X = rng.standard_normal((n, sizes[0]))
+    y = make_targets(output, loss, n, sizes[-1], rng)
+    return net, X, y
+
+
+def twin(net: nnjit.Network, backend: str) -> nnjit.Network:
+    """The same network (sizes, activations, parameters) on another backend."""
+    other = nnjit.Network(
+        net.sizes,
+        list(net.hidden) or "relu",
+        net.output,
+        net.loss_name,
+        dtype=net.dtype,
+        backend=backend,
+    )
+    other.params = net.params
+    return other
+
+
+def assert_close(actual, expected, dtype, factor: float = 1.0) -> None:
+    """Compare arrays to the dtype's tolerance, relative to the largest magnitude."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=factor * RTOL[str(dtype)] * scale)
+
+
+@pytest.fixture(params=DTYPES)
+def dtype(request) -> str:
+    return request.param
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param

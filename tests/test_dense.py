@@ -1,0 +1,114 @@
+"""The three products of a dense layer against NumPy, on every code path.
+
+Shapes are chosen to reach each path: plain loops for one sample and for tiny
+layers (narrow and wide), BLAS for larger products, and parallel row blocks
+once a product holds 2**20 multiply-adds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+from nnjit import reference
+from nnjit.activations import ACTIVATIONS, activate
+from nnjit.dense import (
+    DECAY,
+    MINUS_LR,
+    ONE,
+    ZERO,
+    column_sums,
+    dense_forward,
+    dense_input_grad,
+    dense_outer,
+    make_scalars,
+    n_blocks,
+    use_blas,
+)
+
+# (rows, n_in, n_out) and the path each reaches.
+SHAPES = {
+    "one sample": (1, 5, 12),
+    "loops, narrow": (3, 5, 3),
+    "loops, wide": (3, 7, 20),
+    "blas": (16, 20, 30),
+    "blas, one output": (40, 300, 1),
+    "parallel blocks": (256, 64, 64),
+}
+
+
+@pytest.fixture(params=list(SHAPES), ids=list(SHAPES))
+def shape(request):
+    return SHAPES[request.param]
+
+
+def _arrays(shape, dtype, seed=0):
+    rows, k, m = shape
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((rows, k)).astype(dtype)
+    W = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    dZ = rng.standard_normal((rows, m)).astype(dtype)
+    return A, W, b, dZ
+
+
+def test_shapes_reach_their_paths():
+    assert not use_blas(*SHAPES["one sample"])
+    assert not use_blas(*SHAPES["loops, wide"])
+    assert use_blas(*SHAPES["blas"])
+    assert use_blas(*SHAPES["blas, one output"])
+    assert n_blocks(16, 16 * 20 * 30) == 1
+    rows, k, m = SHAPES["parallel blocks"]
+    assert n_blocks(rows, rows * k * m) > 1
+    assert n_blocks(k, rows * k * m) > 1
+
+
+@pytest.mark.parametrize("activation", ["identity", "tanh", "relu"])
+def test_forward(shape, activation, dtype):
+    A, W, b, _ = _arrays(shape, dtype)
+    Z = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
+    dense_forward(A, W, b, Z, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)))
+    A64, W64, b64 = (x.astype(np.float64) for x in (A, W, b))
+    assert_close(Z, reference.ACTIVATIONS[activation](A64 @ W64 + b64), dtype, factor=10)
+
+
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "leaky_relu"])
+def test_input_grad(shape, activation, dtype):
+    A, W, _, dZ = _arrays(shape, dtype)
+    activate(A, ACTIVATIONS[activation])
+    dA = np.full_like(A, np.nan)
+    dense_input_grad(dZ, W, A, dA, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)))
+    A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
+    expected = (dZ64 @ W64.T) * reference.DERIVATIVES[activation](A64)
+    assert_close(dA, expected, dtype, factor=10)
+
+
+def test_outer_product(shape, dtype):
+    A, _, _, dZ = _arrays(shape, dtype)
+    C = np.full((A.shape[1], dZ.shape[1]), np.nan, dtype=dtype)
+    dense_outer(A, dZ, C, make_scalars(np.dtype(dtype)), np.int64(ONE), np.int64(ZERO))
+    assert_close(C, A.astype(np.float64).T @ dZ.astype(np.float64), dtype, factor=10)
+
+
+def test_outer_product_as_sgd_step(shape, dtype):
+    """``W <- (1 - lr l2) W - lr A.T @ dZ``: the fused step of plain SGD."""
+    A, W, _, dZ = _arrays(shape, dtype)
+    lr, l2 = 0.1, 0.01
+    scal = make_scalars(np.dtype(dtype))
+    scal[MINUS_LR] = -lr
+    scal[DECAY] = 1 - lr * l2
+    stepped = W.copy()
+    dense_outer(A, dZ, stepped, scal, np.int64(MINUS_LR), np.int64(DECAY))
+    A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
+    assert_close(stepped, (1 - lr * l2) * W64 - lr * A64.T @ dZ64, dtype, factor=10)
+
+
+def test_column_sums_in_order(dtype):
+    D = np.random.default_rng(3).standard_normal((37, 6)).astype(dtype)
+    out = np.empty(6, dtype=dtype)
+    column_sums(D, out)
+    expected = np.zeros(6, dtype=dtype)
+    for row in D:
+        expected += row
+    np.testing.assert_array_equal(out, expected)
