@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import nnjit
-from nnjit.activations import HIDDEN_ACTIVATIONS
+from nnjit.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 # Every valid (output activation, loss) pair.
 OUTPUT_LOSS_PAIRS = (
-    *((output, "mse") for output in ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")),
+    *((output, "mse") for output in OUTPUT_ACTIVATIONS),
     ("softmax", "cross_entropy"),
     ("sigmoid", "cross_entropy"),
 )

@@ -47,7 +47,7 @@ def test_loss_and_grad_leave_the_model_alone(backend):
     net, X, y = make_problem(backend=backend)
     before = net.params.copy()
     other = before + 0.1
-    value, grad = net.loss_and_grad(other, X, y)
+    value, _grad = net.loss_and_grad(other, X, y)
     np.testing.assert_array_equal(net.params, before)
     net.params = other
     assert value == net.loss(X, y)
