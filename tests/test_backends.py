@@ -1,0 +1,71 @@
+"""The two backends behind one interface, and results independent of the thread count."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nnjit
+from nnjit.backends import BACKENDS, CHUNK_ROWS
+
+# Big enough for parallel row blocks (2**20 multiply-adds per product) and for
+# the parallel momentum update (more than 2**16 parameters).
+SCRIPT = """
+import hashlib, sys
+import numpy as np
+import nnjit
+
+digest = hashlib.sha256()
+rng = np.random.default_rng(0)
+X = rng.random((515, 300))
+y = rng.integers(0, 10, 515)
+for dtype in ("float64", "float32"):
+    for kwargs in ({"momentum": 0.9}, {"l2": 1e-3}, {"batch_size": 1, "epochs": 1}):
+        net = nnjit.Network([300, 256, 10], "relu", "softmax", "cross_entropy",
+                            dtype=dtype, seed=0)
+        net.fit(X, y, **{"epochs": 2, "batch_size": 128, "lr": 0.05, "seed": 0, **kwargs})
+        digest.update(net.params.tobytes())
+        digest.update(net.forward(X).tobytes())
+print(digest.hexdigest())
+"""
+
+
+def _digest(threads: int) -> str:
+    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
+def test_bit_identical_on_one_and_two_threads():
+    exec(compile(SCRIPT, "<warm-up>", "exec"), {"__name__": "warm"})  # compile here, once
+    assert _digest(1) == _digest(2)
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_backend_by_name(name):
+    net = nnjit.Network([2, 3, 1], backend=name)
+    assert net.backend == name
+    other = "numpy" if name == "numba" else "numba"
+    net.backend = other
+    assert net.backend == other
+    with pytest.raises(ValueError, match="numba, numpy"):
+        net.backend = "torch"
+
+
+def test_inference_in_chunks_matches_numpy():
+    """Inputs longer than one chunk of rows are evaluated chunk by chunk."""
+    rng = np.random.default_rng(0)
+    net = nnjit.Network([3, 5, 2], "tanh", "softmax", "cross_entropy", seed=0)
+    X = rng.standard_normal((CHUNK_ROWS + 37, 3))
+    y = rng.integers(0, 2, len(X))
+    reference = nnjit.Network([3, 5, 2], "tanh", "softmax", "cross_entropy", backend="numpy")
+    reference.params = net.params
+    np.testing.assert_allclose(net.forward(X), reference.forward(X), rtol=1e-13)
+    assert net.loss(X, y) == pytest.approx(reference.loss(X, y), rel=1e-13)

@@ -1,0 +1,101 @@
+"""Whole compiled epochs: ``fit`` trajectories of both backends side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, make_problem, twin
+
+FIT_CASES = {
+    "plain": {"epochs": 3, "batch_size": 8, "lr": 0.05},
+    "momentum, L2, decay": {
+        "epochs": 4,
+        "batch_size": 7,
+        "lr": 0.05,
+        "momentum": 0.9,
+        "l2": 0.01,
+        "lr_decay": 0.8,
+    },
+    "nesterov": {"epochs": 3, "batch_size": 5, "lr": 0.03, "momentum": 0.8, "nesterov": True},
+    "batch size 1": {"epochs": 2, "batch_size": 1, "lr": 0.01, "momentum": 0.5},
+    "full batch": {"epochs": 5, "batch_size": 1000, "lr": 0.1, "l2": 0.1},
+    "no shuffle": {"epochs": 2, "batch_size": 6, "lr": 0.05, "shuffle": False},
+}
+
+ARCHS = [
+    ("tanh", "identity", "mse", (4, 6, 5, 3)),
+    ("relu", "softmax", "cross_entropy", (4, 9, 3)),
+    ("sigmoid", "sigmoid", "cross_entropy", (4, 5, 2)),
+    ("leaky_relu", "identity", "mse", (4, 8, 1)),  # one output
+]
+
+
+@pytest.mark.parametrize("case", list(FIT_CASES))
+@pytest.mark.parametrize(("hidden", "output", "loss", "sizes"), ARCHS)
+def test_fit_matches_numpy(hidden, output, loss, sizes, case, dtype):
+    # 23 samples: every mini-batch size above leaves a last, partial batch.
+    net, X, y = make_problem(hidden, output, loss, sizes=sizes, dtype=dtype)
+    if sizes[-1] == 1:
+        y = y[:, 0]
+    reference = twin(net, "numpy")
+    kwargs = {**FIT_CASES[case], "seed": 5}
+    history = net.fit(X, y, **kwargs)
+    expected = reference.fit(X, y, **kwargs)
+    factor = 100 if dtype == "float32" else 10  # rounding compounds over the steps
+    assert_close(net.params, reference.params, dtype, factor)
+    assert_close(history.loss, expected.loss, dtype, factor)
+    assert history.accuracy == pytest.approx(expected.accuracy, abs=1 / 23 + 1e-9)
+    assert len(history.loss) == kwargs["epochs"] == len(history.epoch_time)
+
+
+def test_epochs_in_one_call_equal_epochs_one_by_one():
+    """Without validation data several epochs run per compiled call; with it, one."""
+    net, X, y = make_problem("relu", "softmax", "cross_entropy", sizes=(4, 9, 3))
+    same = twin(net, "numba")
+    kwargs = {"epochs": 4, "batch_size": 5, "lr": 0.05, "momentum": 0.9, "seed": 1}
+    history = net.fit(X, y, **kwargs)
+    checked = same.fit(X, y, validation_data=(X, y), **kwargs)
+    np.testing.assert_array_equal(net.params, same.params)
+    assert history.loss == checked.loss
+    assert len(checked.val_loss) == 4
+
+
+def test_verbose_fit_gives_the_same_parameters(capsys):
+    net, X, y = make_problem("tanh", "identity", "mse")
+    same = twin(net, "numba")
+    kwargs = {"epochs": 2, "batch_size": 3, "lr": 0.02, "momentum": 0.9, "seed": 2}
+    history = net.fit(X, y, **kwargs)
+    shown = same.fit(X, y, verbose=True, **kwargs)
+    np.testing.assert_array_equal(net.params, same.params)
+    assert_close(shown.loss, history.loss, "float64")
+    assert "epoch 2/2" in capsys.readouterr().err
+
+
+def test_same_seed_same_parameters(backend):
+    first, X, y = make_problem(backend=backend)
+    second = twin(first, backend)
+    first.fit(X, y, epochs=3, batch_size=4, seed=11)
+    second.fit(X, y, epochs=3, batch_size=4, seed=11)
+    np.testing.assert_array_equal(first.params, second.params)
+    third = twin(first, backend)
+    third.fit(X, y, epochs=1, batch_size=4, seed=12)
+    assert not np.array_equal(third.params, first.params)
+
+
+def test_last_partial_batch_is_used(backend):
+    """23 samples in batches of 22: the 23rd sample alone makes the second step."""
+    net, X, y = make_problem(backend=backend)
+    once = twin(net, backend)
+    net.fit(X, y, epochs=1, batch_size=22, shuffle=False, lr=0.1)
+    once.fit(X[:22], y[:22], epochs=1, batch_size=22, shuffle=False, lr=0.1)
+    assert not np.array_equal(net.params, once.params)
+    once.fit(X[22:], y[22:], epochs=1, batch_size=1, shuffle=False, lr=0.1)
+    assert_close(net.params, once.params, "float64")
+
+
+def test_zero_epochs_change_nothing(backend):
+    net, X, y = make_problem(backend=backend)
+    before = net.params.copy()
+    history = net.fit(X, y, epochs=0)
+    np.testing.assert_array_equal(net.params, before)
+    assert history.loss == []

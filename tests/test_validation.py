@@ -1,0 +1,183 @@
+"""Every bad input of the API raises ValueError before anything changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnjit
+
+RNG = np.random.default_rng(0)
+X = RNG.random((12, 3))
+LABELS = RNG.integers(0, 4, 12)
+
+
+def _classifier(backend):
+    return nnjit.Network([3, 5, 4], "relu", "softmax", "cross_entropy", seed=0, backend=backend)
+
+
+def _nan(a):
+    a = np.array(a, dtype=float)
+    a.flat[3] = np.nan
+    return a
+
+
+def _inf(a):
+    a = np.array(a, dtype=float)
+    a.flat[0] = np.inf
+    return a
+
+
+BAD_DATA = {
+    "X 1-D": (X[:, 0], LABELS, "2-D"),
+    "X 3-D": (X[None], LABELS, "2-D"),
+    "wrong feature count": (X[:, :2], LABELS, "features"),
+    "empty X": (X[:0], LABELS[:0], "empty"),
+    "mismatched lengths": (X, LABELS[:-1], "samples"),
+    "NaN in X": (_nan(X), LABELS, "NaN"),
+    "inf in X": (_inf(X), LABELS, "NaN or infinite"),
+    "label too large": (X, np.r_[LABELS[:-1], 4], "0..3"),
+    "negative label": (X, np.r_[LABELS[:-1], -1], "0..3"),
+    "huge label": (X, np.r_[LABELS[:-1], 2**40], "0..3"),
+    "fractional label": (X, np.r_[LABELS[:-1], 1.5], "integer"),
+    "NaN label": (X, _nan(LABELS), "NaN|integer"),
+    "NaN in one-hot targets": (X, _nan(np.eye(4)[LABELS]), "NaN"),
+    "wrong target columns": (X, np.eye(5)[LABELS], "columns"),
+    "words": (np.full((12, 3), "a"), LABELS, "numbers|numeric"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA))
+def test_bad_data(case, backend):
+    net = _classifier(backend)
+    before = net.params.copy()
+    bad_X, bad_y, message = BAD_DATA[case]
+    calls = [
+        lambda: net.fit(bad_X, bad_y, epochs=1),
+        lambda: net.loss(bad_X, bad_y),
+        lambda: net.loss_and_grad(net.params, bad_X, bad_y),
+        lambda: net.evaluate(bad_X, bad_y),
+        lambda: net.score(bad_X, bad_y),
+        lambda: net.fit(X, LABELS, epochs=1, validation_data=(bad_X, bad_y)),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=message):
+            call()
+        np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"epochs": -1}, "epochs"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": -0.1}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"lr": float("inf")}, "lr"),
+        ({"lr": "0.1"}, "lr"),
+        ({"momentum": -0.5}, "momentum"),
+        ({"l2": float("nan")}, "l2"),
+        ({"lr_decay": 0.0}, "lr_decay"),
+        ({"nesterov": True}, "nesterov"),
+        ({"validation_data": X}, "validation_data"),
+    ],
+)
+def test_bad_hyper_parameters(kwargs, message, backend):
+    net = _classifier(backend)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=message):
+        net.fit(X, LABELS, **kwargs)
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_sigmoid_targets_outside_unit_interval(backend):
+    net = nnjit.Network([3, 2], output="sigmoid", loss="cross_entropy", backend=backend)
+    before = net.params.copy()
+    for bad in (np.full((12, 2), 1.5), np.full((12, 2), -0.1)):
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            net.fit(X, bad)
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_regression_targets_shape():
+    net = nnjit.Network([3, 4, 2])
+    with pytest.raises(ValueError, match="1-D but the network has 2 outputs"):
+        net.fit(X, X[:, 0])
+    single = nnjit.Network([3, 4, 1])
+    single.fit(X, X[:, 0], epochs=1)  # (N,) is fine with one output
+    single.fit(X, X[:, :1], epochs=1)
+
+
+def test_bad_params():
+    net = _classifier("numba")
+    before = net.params.copy()
+    for bad, message in [
+        (np.ones(net.n_params + 1), "length"),
+        (np.ones((1, net.n_params)), "1-D"),
+        (_nan(np.ones(net.n_params)), "NaN"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            net.params = bad
+        with pytest.raises(ValueError, match=message):
+            net.loss_and_grad(bad, X, LABELS)
+    np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (([3],), {}, "at least 2"),
+        (([3, 0, 2],), {}, ">= 1"),
+        (([3, 2.5, 2],), {}, "int"),
+        ((5,), {}, "list"),
+        (([3, 4, 2], "swish"), {}, "relu"),
+        (([3, 4, 2], "softmax"), {}, "hidden activation"),
+        (([3, 4, 4, 2], ["relu"]), {}, "one per hidden layer"),
+        (([3, 2], "relu", "softplus"), {}, "softmax"),
+        (([3, 2], "relu", "identity", "cross_entropy"), {}, "softmax.*sigmoid"),
+        (([3, 2], "relu", "tanh", "hinge"), {}, "mse"),
+        (([3, 2],), {"dtype": "float16"}, "float32"),
+        (([3, 2],), {"dtype": "int64"}, "float64"),
+        (([3, 2],), {"init": "lecun"}, "xavier"),
+        (([3, 2],), {"init": -1.0}, "init"),
+        (([3, 2],), {"backend": "jax"}, "numpy"),
+    ],
+)
+def test_bad_constructor_arguments(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nnjit.Network(*args, **kwargs)
+
+
+def test_out_of_range_label_never_reaches_the_kernels():
+    """Numba does no bounds checking: a label of 10**9 must stop at the Python edge."""
+    net = _classifier("numba")
+    with pytest.raises(ValueError, match="labels"):
+        net.fit(X, np.r_[LABELS[:-1], 10**9], epochs=1)
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda a: a.astype(np.float32),
+        lambda a: np.asfortranarray(a),
+        lambda a: np.repeat(a, 2, axis=1)[:, ::2],  # not contiguous
+        lambda a: a.tolist(),
+    ],
+    ids=["float32", "fortran", "strided", "list"],
+)
+def test_accepted_layouts_give_the_same_result(convert, backend):
+    net = _classifier(backend)
+    Xq = np.round(X * 8) / 8  # exact in float32 too
+    expected = net.loss(Xq, LABELS)
+    assert net.loss(convert(Xq), LABELS) == expected
+    assert net.loss(Xq, LABELS.astype(np.int32)) == expected
+    assert net.loss(Xq, LABELS.astype(float)) == expected
+    assert net.loss((Xq * 8).astype(int) / 8, LABELS) == expected
+
+
+def test_integer_inputs_are_accepted():
+    net = _classifier("numba")
+    counts = np.arange(36).reshape(12, 3)
+    assert net.loss(counts, LABELS) == net.loss(counts.astype(float), LABELS)
