@@ -335,17 +335,9 @@ class Network:
                         state, (X, Y, orders[0]), batch_size, cfg._replace(lr=lrs[0]), epoch, epochs
                     )
                 else:
-                    kept = self._params.copy()
-                    try:
-                        done, stats = self._backend.train_epochs(
-                            self._params, state, (X, Y, orders), (lrs, batch_size), cfg
-                        )
-                    except BaseException:
-                        # An interrupt inside the numpy backend's epochs would
-                        # leave a half-updated network; go back to the last
-                        # epoch boundary this call started from.
-                        self._params[:] = kept
-                        raise
+                    done, stats = self._backend.train_epochs(
+                        self._params, state, (X, Y, orders), (lrs, batch_size), cfg
+                    )
                 elapsed = time.perf_counter() - start
                 for loss_sum, correct, seen, penalty in stats[:done]:
                     history.loss.append(float(loss_sum / seen + penalty))

@@ -141,7 +141,8 @@ class NumpyBackend:
         return data + weight_penalty(self.layout, params, l2), grad
 
     def session(self) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext()
+        """Context for a fit: overflow is reported as a DivergenceError, not as warnings."""
+        return np.errstate(over="ignore", invalid="ignore")
 
     def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
         return {"velocity": np.zeros_like(params)}
@@ -163,9 +164,13 @@ class NumpyBackend:
             kept = params.copy()
             order = orders[e] if orders.shape[0] > 1 else orders[0]
             epoch_cfg = cfg._replace(lr=lr)
-            *stats[e, :3], finite = self.run_batches(
-                params, state, (X, Y, order), (0, n_batches, batch_size), epoch_cfg
-            )
+            try:
+                *stats[e, :3], finite = self.run_batches(
+                    params, state, (X, Y, order), (0, n_batches, batch_size), epoch_cfg
+                )
+            except BaseException:
+                params[:] = kept  # an interrupt never leaves a half-trained epoch
+                raise
             stats[e, 3] = weight_penalty(self.layout, params, cfg.l2)
             if not finite or not np.isfinite(params).all():
                 params[:] = kept
