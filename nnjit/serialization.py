@@ -82,7 +82,8 @@ def load(path: Any) -> Network:
         raise ValueError(f"{name} is not a valid nnjit model file: no nnjit metadata")
     if meta.get("version") != FORMAT_VERSION:
         raise ValueError(
-            f"{name} has model format version {meta.get('version')!r}; this nnjit reads {FORMAT_VERSION}"
+            f"{name} has model format version {meta.get('version')!r}; "
+            f"this nnjit reads {FORMAT_VERSION}"
         )
     try:
         net = Network(
@@ -93,7 +94,7 @@ def load(path: Any) -> Network:
             dtype=meta["dtype"],
             backend=meta.get("backend", "numba"),
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{name} is not a valid nnjit model file: bad metadata ({exc})") from None
     if params.dtype != net.dtype or params.shape != (net.n_params,):
         raise ValueError(
