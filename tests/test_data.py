@@ -19,7 +19,7 @@ def test_spiral():
 
 def test_digits():
     pytest.importorskip("sklearn")
-    X_train, y_train, X_test, y_test = digits(test_size=0.25, seed=0)
+    X_train, y_train, X_test, _ = digits(test_size=0.25, seed=0)
     assert X_train.shape[1] == X_test.shape[1] == 64
     assert len(X_train) + len(X_test) == 1797
     assert len(X_test) == round(0.25 * 1797)

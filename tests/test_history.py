@@ -12,11 +12,11 @@ def _fit(**kwargs):
     rng = np.random.default_rng(0)
     X, y = rng.random((30, 2)), rng.integers(0, 2, 30)
     net = nnjit.Network([2, 4, 2], "tanh", "softmax", "cross_entropy", seed=0)
-    return net.fit(X, y, epochs=3, batch_size=8, lr=0.1, **kwargs), X, y, net
+    return net.fit(X, y, epochs=3, batch_size=8, lr=0.1, **kwargs), net
 
 
 def test_records_every_epoch():
-    history, X, y, net = _fit(validation_data=None)
+    history, _ = _fit(validation_data=None)
     assert len(history) == 3
     assert len(history.loss) == len(history.accuracy) == len(history.epoch_time) == 3
     assert history.val_loss == [] and history.val_accuracy == []
@@ -25,9 +25,9 @@ def test_records_every_epoch():
 
 
 def test_validation_records_use_the_end_of_each_epoch():
-    history, X, y, net = _fit(validation_data=None)
-    checked, *_ = _fit(validation_data=None)
-    with_val, X, y, net = _fit(validation_data=(np.zeros((3, 2)), [0, 1, 1]), l2=0.01)
+    history, _ = _fit(validation_data=None)
+    checked, _ = _fit(validation_data=None)
+    with_val, net = _fit(validation_data=(np.zeros((3, 2)), [0, 1, 1]), l2=0.01)
     assert len(with_val.val_loss) == len(with_val.val_accuracy) == 3
     assert with_val.val_loss[-1] == pytest.approx(
         net.loss(np.zeros((3, 2)), [0, 1, 1], l2=0.01), rel=1e-12
@@ -47,7 +47,7 @@ def test_plot(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    history, *_ = _fit(validation_data=(np.zeros((3, 2)), [0, 1, 1]))
+    history, _ = _fit(validation_data=(np.zeros((3, 2)), [0, 1, 1]))
     figure = history.plot(tmp_path / "history.png")
     assert (tmp_path / "history.png").stat().st_size > 1000
     assert len(figure.axes) == 2
