@@ -20,7 +20,9 @@ class History:
     accuracy, val_accuracy : list of float
         Classifiers only: the share of samples predicted right.
     epoch_time : list of float
-        Wall-clock seconds per epoch, validation excluded.
+        Wall-clock seconds per epoch, validation excluded.  Without validation
+        data or ``verbose``, ``fit`` runs several short epochs per compiled
+        call; each of them is then given the call's mean.
     """
 
     loss: list[float] = field(default_factory=list)

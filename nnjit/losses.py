@@ -20,9 +20,14 @@ LOSS_NAMES = {code: name for name, code in LOSSES.items()}
 
 
 @jit
-def softplus(z):
-    """``log(1 + exp(z))`` without overflow."""
-    return max(z, 0) + np.log1p(np.exp(-abs(z)))
+def _binary_cross_entropy(z, y):
+    """``softplus(z) - y z``, grouped so that a confident right answer is not cancelled.
+
+    ``softplus(z) = max(z, 0) + log1p(exp(-|z|))``; taking ``max(z, 0) - y z``
+    first leaves an exact 0 for ``y = 1, z >> 0`` instead of the difference of
+    two nearly equal large numbers.
+    """
+    return (max(z, 0) - y * z) + np.log1p(np.exp(-abs(z)))
 
 
 @jit
@@ -78,7 +83,7 @@ def _sigmoid_cross_entropy_row(z, a, y, dz, scale):
     """
     loss = 0.0
     for k in range(z.size):
-        loss += softplus(z[k]) - y[k] * z[k]
+        loss += _binary_cross_entropy(z[k], y[k])
         dz[k] = scale * (a[k] - y[k])
     return loss
 

@@ -92,3 +92,14 @@ def test_softmax_cross_entropy_with_probability_rows():
     log_p = Z - np.log(np.exp(Z).sum())
     assert mean == pytest.approx(-(Y * log_p).sum(), rel=1e-14)
     np.testing.assert_allclose(dZ, np.exp(log_p) - Y, rtol=1e-13)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_binary_cross_entropy_of_a_confident_right_answer_is_not_cancelled(backend):
+    import nnjit
+
+    net = nnjit.Network([1, 1], output="sigmoid", loss="cross_entropy", backend=backend)
+    net.params = [1.0, 0.0]
+    for z in (20.0, 40.0, 300.0):
+        assert net.loss([[z]], [1]) == pytest.approx(np.log1p(np.exp(-z)), rel=1e-14)
+        assert net.loss([[-z]], [0]) == pytest.approx(np.log1p(np.exp(-z)), rel=1e-14)
