@@ -1,10 +1,13 @@
-"""2-D views into flat buffers for compiled code.
+"""2-D views into flat buffers, and copies between them, for compiled code.
 
 Every layer works on 2-D views of the flat parameter, gradient and activation
 buffers.  ``flat[a:b].reshape(...)`` would do, but numba compiles an error
 path with string formatting for each reshape, which costs seconds of compile
 time per dtype; the callers here always pass valid bounds (the layout is
 built and checked in Python), so :func:`view2d` builds the view directly.
+For the same reason copies go through :func:`copy_vector` and
+:func:`copy_matrix` rather than ``a[:] = b``, whose shape check compiles a
+formatted error message at every use.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from numba import types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
+
+from nnjit._config import jit
 
 
 @intrinsic
@@ -43,3 +48,17 @@ def view2d(typingctx, flat, start, rows, cols):
         return impl_ret_borrowed(context, builder, result, view._getvalue())
 
     return signature, codegen
+
+
+@jit
+def copy_vector(dst, src):
+    """``dst[:] = src`` for 1-D arrays of the same length (not checked)."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@jit
+def copy_matrix(dst, src):
+    """``dst[:] = src`` for 2-D arrays of the same shape (not checked)."""
+    for n in range(dst.shape[0]):
+        copy_vector(dst[n], src[n])

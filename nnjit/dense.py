@@ -23,6 +23,7 @@ import numpy as np
 from numba import prange
 
 from nnjit._config import jit, jit_parallel
+from nnjit._views import copy_vector
 from nnjit.activations import activate_row, derivative_row
 from nnjit.blas import NOTRANS, TRANS, gemm
 
@@ -81,7 +82,7 @@ def _forward_rows(A, W, b, Z, code, scal, lo, hi):
     if m >= NARROW:
         for n in range(lo, hi):
             z = Z[n]
-            z[:] = b
+            copy_vector(z, b)
             a = A[n]
             for i in range(k):
                 w = W[i]

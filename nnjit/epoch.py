@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit._config import jit
-from nnjit._views import view2d
+from nnjit._views import copy_matrix, copy_vector, view2d
 from nnjit.layout import ACTIVATION
 from nnjit.losses import output_delta
 from nnjit.propagation import backward, forward, weight_penalty
@@ -25,8 +25,8 @@ def _gather(X, Y, order, lo, hi, work):
     Yb = work.targets[:B]
     for n in range(B):
         src = order[lo + n]
-        Xb[n] = X[src]
-        Yb[n] = Y[src]
+        copy_vector(Xb[n], X[src])
+        copy_vector(Yb[n], Y[src])
     return Xb, Yb
 
 
@@ -117,7 +117,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
     lrs, batch_size = schedule
     n_batches = (X.shape[0] + batch_size - 1) // batch_size
     for e in range(lrs.size):
-        kept[:] = params
+        copy_vector(kept, params)
         order = orders[e] if orders.shape[0] > 1 else orders[0]
         epoch_cfg = SGDConfig(lrs[e], cfg.momentum, cfg.nesterov, cfg.l2)
         loss_sum, correct, seen, finite = train_batches(
@@ -128,7 +128,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         stats[e, 2] = seen
         stats[e, 3] = weight_penalty(params, model[1], cfg.l2)
         if not finite or not np.isfinite(params).all():
-            params[:] = kept
+            copy_vector(params, kept)
             return e
     return lrs.size
 
@@ -152,8 +152,8 @@ def predict_chunks(params, table, X, out, work):
     for lo in range(0, X.shape[0], rows):
         hi = min(lo + rows, X.shape[0])
         Xb = work.inputs[: hi - lo]
-        Xb[:] = X[lo:hi]
-        out[lo:hi] = forward(params, table, Xb, work)
+        copy_matrix(Xb, X[lo:hi])
+        copy_matrix(out[lo:hi], forward(params, table, Xb, work))
 
 
 @jit

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnjit._config import jit
-from nnjit._views import view2d
+from nnjit._views import copy_matrix, view2d
 from nnjit.activations import IDENTITY, activate
 from nnjit.dense import (
     DECAY,
@@ -94,7 +94,7 @@ def forward(params, table, X, work):
         else:
             Z = view2d(work.logits, 0, B, W.shape[1])
             dense_forward(A, W, b, Z, np.int64(IDENTITY), work.scal)
-            out[:] = Z
+            copy_matrix(out, Z)
             activate(out, table[layer, ACTIVATION])
         A = out
     return A
