@@ -31,4 +31,3 @@ jit = njit(cache=True, fastmath=FASTMATH, nogil=True)
 jit_parallel = njit(cache=True, fastmath=FASTMATH, nogil=True, parallel=True)
 
 numba.get_num_threads()  # starts the thread pool; see the note above
-

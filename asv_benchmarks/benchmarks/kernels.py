@@ -1,0 +1,121 @@
+"""Kernel level: one mini-batch through each backend, and one dense layer's products."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from nnjit import dense, reference
+from nnjit import workloads as wl
+from nnjit.activations import ACTIVATIONS
+from nnjit.backends import BACKENDS as BACKEND_CLASSES
+from nnjit.layout import build_layout
+from nnjit.validation import check_targets
+
+from . import common
+
+
+@functools.cache
+def _batch(workload_id: str, backend: str, dtype: str) -> tuple:
+    """Backend, parameters, one batch and ``l2``; each entry point called once."""
+    workload = common.workload(workload_id)
+    X, y = common.data(workload_id, dtype)
+    rows = workload.batch_size
+    layout = build_layout(workload.sizes, workload.hidden, workload.output, workload.loss)
+    model = BACKEND_CLASSES[backend](layout, np.dtype(dtype))
+    params = wl.make_network(workload, dtype, backend).params
+    Xb = np.ascontiguousarray(X[:rows])
+    Yb = check_targets(y[:rows], layout, rows, np.dtype(dtype), "y")
+    model.output(params, Xb)
+    model.loss(params, Xb, Yb, workload.l2)
+    model.loss_and_grad(params, Xb, Yb, workload.l2)
+    return model, params, Xb, Yb, workload.l2
+
+
+class BackendKernels:
+    """A backend's entry points on one mini-batch of a workload (the full data for W1, W2).
+
+    ``output`` is the forward pass, ``loss`` adds the loss, ``loss_and_grad``
+    adds the backward pass: what ``scipy.optimize.minimize`` calls.
+    """
+
+    params = (common.WORKLOADS, common.BACKENDS, common.DTYPES_UNLESS_QUICK)
+    param_names = ("workload", "backend", "dtype")
+    timeout = common.TIMEOUT
+
+    def setup(self, workload_id: str, backend: str, dtype: str) -> None:
+        self.model, self.params, self.X, self.Y, self.l2 = _batch(workload_id, backend, dtype)
+
+    def time_output(self, workload_id: str, backend: str, dtype: str) -> None:
+        self.model.output(self.params, self.X)
+
+    def time_loss(self, workload_id: str, backend: str, dtype: str) -> None:
+        self.model.loss(self.params, self.X, self.Y, self.l2)
+
+    def time_loss_and_grad(self, workload_id: str, backend: str, dtype: str) -> None:
+        self.model.loss_and_grad(self.params, self.X, self.Y, self.l2)
+
+
+# Representative layers of the workloads: (rows of the batch, n_in, n_out, activation).
+LAYERS = {
+    "W2 1x64 b201": (201, 1, 64, "leaky_relu"),
+    "W3 784x30 b10": (10, 784, 30, "sigmoid"),
+    "W4 784x100 b200": (200, 784, 100, "relu"),
+    "W5 512x512 b256": (256, 512, 512, "relu"),
+    "W6 128x128 b1": (1, 128, 128, "relu"),
+}
+
+
+class DenseKernels:
+    """The three matrix products of one dense layer, compiled and in plain NumPy.
+
+    ``forward``: ``A = f(X @ W + b)``; ``input_grad``: ``(dZ @ W.T) * f'(X)``;
+    ``weight_grad``: ``X.T @ dZ``.  The compiled kernels run with BLAS on one
+    thread, as inside ``fit``.
+    """
+
+    params = (list(LAYERS), common.BACKENDS, common.DTYPES_UNLESS_QUICK)
+    param_names = ("layer", "backend", "dtype")
+    timeout = common.TIMEOUT
+
+    def setup(self, layer: str, backend: str, dtype: str) -> None:
+        rows, n_in, n_out, name = LAYERS[layer]
+        rng = np.random.default_rng(0)
+        self.name = name
+        self.code = np.int64(ACTIVATIONS[name])
+        self.X = reference.ACTIVATIONS[name](rng.standard_normal((rows, n_in))).astype(dtype)
+        self.W = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype)
+        self.b = rng.standard_normal(n_out).astype(dtype)
+        self.dZ = rng.standard_normal((rows, n_out)).astype(dtype)
+        self.Z = np.empty((rows, n_out), dtype=dtype)
+        self.dX = np.empty((rows, n_in), dtype=dtype)
+        self.dW = np.empty((n_in, n_out), dtype=dtype)
+        self.scal = dense.make_scalars(np.dtype(dtype))
+        self.limiter = common.pin_blas(backend)
+        for method in (self.time_forward, self.time_input_grad, self.time_weight_grad):
+            method(layer, backend, dtype)
+
+    def teardown(self, layer: str, backend: str, dtype: str) -> None:
+        if self.limiter is not None:
+            self.limiter.restore_original_limits()
+
+    def time_forward(self, layer: str, backend: str, dtype: str) -> None:
+        if backend == "numba":
+            dense.dense_forward(self.X, self.W, self.b, self.Z, self.code, self.scal)
+        else:
+            reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
+
+    def time_input_grad(self, layer: str, backend: str, dtype: str) -> None:
+        if backend == "numba":
+            dense.dense_input_grad(self.dZ, self.W, self.X, self.dX, self.code, self.scal)
+        else:
+            (self.dZ @ self.W.T) * reference.DERIVATIVES[self.name](self.X)
+
+    def time_weight_grad(self, layer: str, backend: str, dtype: str) -> None:
+        if backend == "numba":
+            dense.dense_outer(
+                self.X, self.dZ, self.dW, self.scal, np.int64(dense.ONE), np.int64(dense.ZERO)
+            )
+        else:
+            self.X.T @ self.dZ

@@ -1,0 +1,499 @@
+"""``python -m nnjit bench``: the standard workloads on every backend and installed peer.
+
+For each workload of :mod:`nnjit.workloads` and each dtype the command times
+one run -- a full epoch, or for W1 and W2 all their full-batch steps -- of
+nnjit's ``numba`` and ``numpy`` backends and of the peers that are installed
+(PyTorch, scikit-learn; see :mod:`nnjit.peers`).  Every runner first trains
+once on a shrunk copy of the workload, untimed, so that compilation and
+first-call costs never count; then the runners take turns, run after run,
+so that a slow moment of a shared machine hits them all alike, and the
+median of each runner's runs is reported.
+
+Speed is also given as GFLOP/s, from the exact count of the matrix-product
+operations (:func:`nnjit.workloads.train_flops`), and as a percentage of the
+matrix-product peak, the median speed of a large square ``A @ B`` in the same
+dtype measured at the start of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nnjit import workloads as wl
+from nnjit.peers import PEERS, Runner, Setup, available_runners
+
+DTYPES = ("float64", "float32")
+DEFAULT_REPEAT = 3
+# Side of the square matrices whose product measures the peak speed.
+PEAK_SIZE = 2048
+PEAK_SIZE_QUICK = 1024
+PEAK_REPEAT = 5
+
+GENERAL_NOTES = (
+    "seconds: one timed run of the workload, median over the runs; W1 and W2 run all their "
+    "full-batch steps, the others one epoch",
+    "peer/numba: seconds of the fastest peer over numba's; above 1 numba is faster",
+    "GFLOP/s and % peak: numba's speed in the matrix products (train_flops), and its share "
+    "of the peak measured here",
+)
+RUNNER_NOTES = {
+    "torch": "torch starts from nnjit's initial weights",
+    "sklearn": "scikit-learn draws its own initial weights",
+}
+
+
+def measure_peak(dtype: str, size: int = PEAK_SIZE, repeat: int = PEAK_REPEAT) -> dict[str, Any]:
+    """Median GFLOP/s of a square matrix product ``A @ B`` of side ``size`` in ``dtype``.
+
+    NumPy's BLAS runs it on as many threads as it is allowed, by default all
+    the cores (``python -m nnjit bench --threads`` sets the number).
+
+    Returns
+    -------
+    dict
+        ``gflops`` (the median), ``best``, ``size`` and ``samples`` (GFLOP/s of
+        each run).
+    """
+    rng = np.random.default_rng(0)
+    A = rng.random((size, size)).astype(dtype)
+    B = rng.random((size, size)).astype(dtype)
+    out = np.empty_like(A)
+    np.matmul(A, B, out=out)  # warm-up: thread pool, page faults
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        np.matmul(A, B, out=out)
+        samples.append(2 * size**3 / (time.perf_counter() - start) / 1e9)
+    return {
+        "gflops": statistics.median(samples),
+        "best": max(samples),
+        "size": size,
+        "samples": samples,
+    }
+
+
+def _prepare(runner: Runner, workload: wl.Workload, X: np.ndarray, y: np.ndarray) -> Setup:
+    """Prepare a runner after warming it up on a shrunk copy of the workload, untimed."""
+    small = workload.shrink()
+    runner.prepare(small, X[: small.n_samples], y[: small.n_samples])()()
+    return runner.prepare(workload, X, y)
+
+
+def bench_workload(
+    workload: wl.Workload,
+    dtype: str,
+    runners: Sequence[Runner],
+    repeat: int,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Time every runner on one workload and dtype, taking turns run after run.
+
+    Parameters
+    ----------
+    workload : Workload
+    dtype : {"float64", "float32"}
+    runners : sequence of Runner
+        ``runners[0]`` is nnjit's ``numba`` backend; the others are its peers.
+    repeat : int
+        Timed runs per runner; the median is reported.
+    progress : tqdm, optional
+        Advanced by one per warm-up and per timed run.
+
+    Returns
+    -------
+    dict
+        One result entry; see :func:`main` for the fields.
+    """
+    X, y = wl.make_data(workload, dtype)
+    setups, samples, losses, errors = {}, {}, {}, {}
+
+    def step(label: str) -> None:
+        if progress is not None:
+            progress.set_description_str(f"{workload.id} {dtype} {label}")
+            progress.update()
+
+    for runner in runners:
+        step(f"{runner.name} warm-up")
+        try:
+            setups[runner.name] = _prepare(runner, workload, X, y)
+            samples[runner.name] = []
+        except Exception as exc:  # a peer that fails is reported, not fatal
+            errors[runner.name] = f"{type(exc).__name__}: {exc}"
+    for _ in range(repeat):
+        for runner in runners:
+            step(runner.name)
+            if runner.name in errors:
+                continue
+            try:
+                run = setups[runner.name]()
+                start = time.perf_counter()
+                loss = run()
+                samples[runner.name].append(time.perf_counter() - start)
+                finite = loss is not None and math.isfinite(loss)
+                losses[runner.name] = float(loss) if finite else None
+            except Exception as exc:
+                errors[runner.name] = f"{type(exc).__name__}: {exc}"
+                del samples[runner.name]
+    return _entry(workload, dtype, runners, samples, losses, errors)
+
+
+def _entry(
+    workload: wl.Workload,
+    dtype: str,
+    runners: Sequence[Runner],
+    samples: dict[str, list[float]],
+    losses: dict[str, float | None],
+    errors: dict[str, str],
+) -> dict[str, Any]:
+    flops = wl.train_flops(workload)
+    seconds = {name: statistics.median(times) for name, times in samples.items()}
+    peers = {name: s for name, s in seconds.items() if name != "numba"}
+    fastest = min(peers, key=peers.get) if peers else None
+    numba = seconds.get("numba")
+    notes = [note for runner in runners for note in runner.notes(workload)]
+    notes += [f"{name} failed: {error}" for name, error in errors.items()]
+    return {
+        "workload": workload.id,
+        "architecture": workload.architecture,
+        "description": workload.description,
+        "dtype": dtype,
+        "n_samples": workload.n_samples,
+        "batch_size": workload.batch_size,
+        "epochs": workload.epochs,
+        "steps": workload.steps,
+        "flops": flops,
+        "seconds": seconds,
+        "samples": samples,
+        "gflops": {name: flops / s / 1e9 for name, s in seconds.items()},
+        "ratio_to_numba": {name: s / numba for name, s in seconds.items()} if numba else {},
+        "loss": losses,
+        "fastest_peer": fastest,
+        "speedup": peers[fastest] / numba if fastest and numba else None,
+        "notes": notes,
+        "errors": errors,
+    }
+
+
+def _percent_of_peak(entry: dict[str, Any], peaks: dict[str, dict[str, Any]]) -> float | None:
+    gflops = entry["gflops"].get("numba")
+    return None if gflops is None else 100 * gflops / peaks[entry["dtype"]]["gflops"]
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def format_table(results: Sequence[dict[str, Any]], runners: Sequence[str]) -> str:
+    """The results as a Markdown table, one row per workload and dtype."""
+    header = [
+        "workload",
+        "dtype",
+        *(f"{name} s" for name in runners),
+        "fastest peer",
+        "peer/numba",
+        "GFLOP/s",
+        "% peak",
+    ]
+    rows = []
+    for entry in results:
+        speedup = entry["speedup"]
+        percent = entry.get("percent_of_peak")
+        gflops = entry["gflops"].get("numba")
+        rows.append(
+            [
+                f"{entry['workload']} {entry['architecture']}",
+                entry["dtype"],
+                *(_seconds(entry["seconds"].get(name)) for name in runners),
+                entry["fastest_peer"] or "-",
+                "-" if speedup is None else f"{speedup:.2f}",
+                "-" if gflops is None else f"{gflops:.3g}",
+                "-" if percent is None else f"{percent:.0f}",
+            ]
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.ljust(width) if i < 2 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    dashes = ["-" * (w + 1) + (":" if i >= 2 else "-") for i, w in enumerate(widths)]
+    rule = "|" + "|".join(dashes) + "|"
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+def plot(results: Sequence[dict[str, Any]], runners: Sequence[str], path: str) -> None:
+    """Bar chart of every runner's time relative to numba's, one panel per dtype."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dtypes = list(dict.fromkeys(entry["dtype"] for entry in results))
+    fig, axes = plt.subplots(
+        len(dtypes), 1, figsize=(10, 3.6 * len(dtypes)), squeeze=False, sharex=True
+    )
+    width = 0.8 / len(runners)
+    for ax, dtype in zip(axes[:, 0], dtypes, strict=True):
+        entries = [entry for entry in results if entry["dtype"] == dtype]
+        positions = np.arange(len(entries))
+        for i, name in enumerate(runners):
+            ratios = [entry["ratio_to_numba"].get(name, np.nan) for entry in entries]
+            ax.bar(positions + (i - (len(runners) - 1) / 2) * width, ratios, width, label=name)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_xticks(positions)
+        ax.set_xticklabels(
+            [f"{e['workload']}\n{e['architecture']}" for e in entries], fontsize="small"
+        )
+        ax.set_ylabel("time / numba's time")
+        ax.set_title(f"{dtype}: seconds per epoch relative to nnjit numba (lower is faster)")
+        ax.grid(axis="y", which="both", alpha=0.3)
+        ax.legend(fontsize="small", ncol=len(runners))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def machine_info() -> dict[str, Any]:
+    """Processor, cores, threads and library versions, for the JSON record."""
+    import numba
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": _cpu_model() or platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba_threads": numba.get_num_threads(),
+    }
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {key: pool.get(key) for key in ("internal_api", "version", "num_threads", "prefix")}
+            for pool in threadpool_info()
+            if pool.get("user_api") == "blas"
+        ]
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        pass
+    return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _names(text: str, valid: Sequence[str], what: str) -> list[str]:
+    names = [item.strip() for item in text.split(",") if item.strip()]
+    for name in names:
+        if name not in valid:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {name!r}; valid choices are {', '.join(valid)}"
+            )
+    return list(dict.fromkeys(names))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nnjit bench",
+        description="Time the standard workloads (W1-W6) on nnjit's backends and the "
+        "installed peers (PyTorch, scikit-learn).",
+    )
+    parser.add_argument(
+        "--workloads",
+        type=lambda text: _names(text.upper(), wl.WORKLOAD_IDS, "workload"),
+        default=list(wl.WORKLOAD_IDS),
+        help=f"comma-separated workload ids (default: all, {','.join(wl.WORKLOAD_IDS)})",
+    )
+    parser.add_argument(
+        "--dtype",
+        type=lambda text: _names(text, DTYPES, "dtype"),
+        default=list(DTYPES),
+        help="comma-separated dtypes (default: float64,float32)",
+    )
+    parser.add_argument(
+        "--peers",
+        type=lambda text: [] if text == "none" else _names(text, PEERS, "peer"),
+        default=list(PEERS),
+        help="comma-separated peers to time beside numba, or 'none' "
+        "(default: numpy,torch,sklearn; those not installed are skipped)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=DEFAULT_REPEAT,
+        help="timed runs per entry, the median is reported (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"shrink every workload about {wl.QUICK_FACTOR}-fold (also: {wl.QUICK_ENV}=1)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write every figure to a JSON file")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="draw the times relative to numba (needs matplotlib)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads of numba, BLAS and torch alike (default: numba's, all the cores)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit status.
+
+    The JSON file holds ``machine``, ``peers`` (version or why it is
+    missing), ``peak`` per dtype, and ``results``: per workload and dtype,
+    ``seconds`` (median per runner), ``samples`` (every timed run),
+    ``flops``, ``gflops``, ``ratio_to_numba``, ``loss`` (final training loss
+    in nnjit's convention, None where not comparable), ``fastest_peer``,
+    ``speedup`` (its seconds over numba's), ``percent_of_peak`` and ``notes``.
+    """
+    args = _parser().parse_args(argv)
+    if args.repeat < 1:
+        print("--repeat must be at least 1", file=sys.stderr)
+        return 2
+    import numba
+
+    if args.threads is not None and not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+        print(
+            f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print(
+                "--plot needs matplotlib, which is not installed: pip install matplotlib",
+                file=sys.stderr,
+            )
+            return 2
+    quick = args.quick or wl.quick_mode()
+    workloads = [wl.get(workload_id, quick=quick) for workload_id in args.workloads]
+    runners, missing = available_runners(["numba", *args.peers])
+    names = [runner.name for runner in runners]
+    for name, why in missing.items():
+        print(f"skipping {name}: {why}", file=sys.stderr)
+
+    from threadpoolctl import threadpool_limits
+    from tqdm.auto import tqdm
+
+    threads = numba.get_num_threads() if args.threads is None else args.threads
+    numba.set_num_threads(threads)
+    steps_per_entry = len(runners) * (1 + args.repeat)
+    total = len(args.dtype) + len(workloads) * len(args.dtype) * steps_per_entry
+    peaks: dict[str, dict[str, Any]] = {}
+    results = []
+    progress = tqdm(total=total, file=sys.stderr, disable=args.quiet, leave=False)
+    # Every runner gets the same number of threads: numba's prange loops,
+    # BLAS (the numpy backend, scikit-learn, the peak) and torch's pool.
+    with progress, threadpool_limits(threads, user_api="blas"):
+        for dtype in args.dtype:
+            progress.set_description_str(f"peak {dtype}")
+            peaks[dtype] = measure_peak(dtype, PEAK_SIZE_QUICK if quick else PEAK_SIZE)
+            progress.update()
+        for workload in workloads:
+            for dtype in args.dtype:
+                entry = bench_workload(workload, dtype, runners, args.repeat, progress)
+                entry["percent_of_peak"] = _percent_of_peak(entry, peaks)
+                results.append(entry)
+
+    report = {
+        "nnjit_version": _version(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m nnjit bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "quick": quick,
+        "repeat": args.repeat,
+        "machine": machine_info(),
+        "threads": threads,
+        "peers": {
+            **{runner.name: {"available": True, "version": runner.version()} for runner in runners},
+            **{name: {"available": False, "note": why} for name, why in missing.items()},
+        },
+        "peak": peaks,
+        "notes": [*GENERAL_NOTES, *(RUNNER_NOTES[name] for name in names if name in RUNNER_NOTES)],
+        "results": results,
+    }
+    print(_summary(report, names))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(report, file, indent=2, allow_nan=False, default=_json_default)
+        print(f"\nwrote {args.json}")
+    if args.plot:
+        plot(results, names, args.plot)
+        print(f"wrote {args.plot}")
+    failed = any(entry["errors"] for entry in results)
+    return 1 if failed else 0
+
+
+def _summary(report: dict[str, Any], names: Sequence[str]) -> str:
+    machine = report["machine"]
+    peaks = ", ".join(
+        f"{peak['gflops']:.1f} GFLOP/s in {dtype}" for dtype, peak in report["peak"].items()
+    )
+    quick = " (quick: shrunk workloads)" if report["quick"] else ""
+    lines = [
+        f"nnjit {report['nnjit_version']} bench{quick}: seconds per timed run, median of "
+        f"{report['repeat']}",
+        f"{machine['processor']}, {machine['cpu_count']} cores; {report['threads']} "
+        f"thread(s) for every runner; matrix-product peak {peaks}",
+        "",
+        format_table(report["results"], names),
+        "",
+    ]
+    lines += [f"- {note}" for note in report["notes"]]
+    for name, peer in report["peers"].items():
+        if not peer["available"]:
+            lines.append(f"- {name} skipped: {peer['note']}")
+    seen = set()
+    for entry in report["results"]:
+        for note in entry["notes"]:
+            if (entry["workload"], note) not in seen:
+                seen.add((entry["workload"], note))
+                lines.append(f"- {entry['workload']}: {note}")
+    return "\n".join(lines)
+
+
+def _version() -> str:
+    import nnjit
+
+    return nnjit.__version__
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

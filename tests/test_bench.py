@@ -1,0 +1,122 @@
+"""``python -m nnjit bench`` on shrunk workloads: the report's fields and figures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from nnjit import bench
+from nnjit import workloads as wl
+
+
+def run_bench(tmp_path: Path, *options: str) -> tuple[int, dict]:
+    path = tmp_path / "bench.json"
+    status = bench.main(
+        ["--quick", "--dtype", "float64", "--repeat", "1", "--json", str(path), *options]
+    )
+    return status, json.loads(path.read_text())
+
+
+def test_report_fields_and_figures_agree(tmp_path, capsys):
+    status, report = run_bench(tmp_path, "--workloads", "W1,W3", "--peers", "numpy")
+    assert status == 0
+    captured = capsys.readouterr()
+    assert "| W1 2-10-1 " in captured.out
+    assert "peer/numba" in captured.out
+    assert "W3 float64" in captured.err  # the progress line
+
+    assert report["quick"] is True
+    assert report["repeat"] == 1
+    peak = report["peak"]["float64"]["gflops"]
+    assert peak > 0
+    assert [entry["workload"] for entry in report["results"]] == ["W1", "W3"]
+    for entry in report["results"]:
+        workload = wl.get(entry["workload"], quick=True)
+        assert entry["dtype"] == "float64"
+        assert entry["flops"] == wl.train_flops(workload)
+        assert entry["steps"] == workload.steps
+        assert set(entry["seconds"]) == {"numba", "numpy"}
+        for name, seconds in entry["seconds"].items():
+            assert seconds > 0
+            assert entry["samples"][name] == [seconds]
+            assert entry["gflops"][name] == pytest.approx(entry["flops"] / seconds / 1e9)
+            assert entry["ratio_to_numba"][name] == pytest.approx(
+                seconds / entry["seconds"]["numba"]
+            )
+        assert entry["fastest_peer"] == "numpy"
+        assert entry["speedup"] == pytest.approx(
+            entry["seconds"]["numpy"] / entry["seconds"]["numba"]
+        )
+        assert entry["percent_of_peak"] == pytest.approx(100 * entry["gflops"]["numba"] / peak)
+        # The same data, initial weights and mathematics: the same training loss.
+        assert entry["loss"]["numpy"] == pytest.approx(entry["loss"]["numba"], rel=1e-9)
+
+
+def test_flop_count_of_a_workload():
+    # 784-30-10 over 50,000 samples: P = 23,860, P1 = 23,550.
+    workload = wl.get("W3", quick=False)
+    assert wl.train_flops(workload) == (4 * 23_860 + 2 * 310) * 50_000
+
+
+def test_missing_peers_are_skipped_with_a_note(tmp_path, monkeypatch, capsys):
+    # None in sys.modules makes every import of the package fail.
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    status, report = run_bench(tmp_path, "--workloads", "W1", "--quiet")
+    assert status == 0
+    for name, package in (("torch", "torch"), ("sklearn", "scikit-learn")):
+        assert report["peers"][name]["available"] is False
+        assert f"pip install {package}" in report["peers"][name]["note"]
+    (entry,) = report["results"]
+    assert set(entry["seconds"]) == {"numba", "numpy"}
+    captured = capsys.readouterr()
+    assert "skipping torch" in captured.err
+    assert "sklearn skipped" in captured.out
+
+
+def test_torch_peer_trains_the_same_network(tmp_path):
+    pytest.importorskip("torch")
+    status, report = run_bench(tmp_path, "--workloads", "W1,W4", "--peers", "torch", "--quiet")
+    assert status == 0
+    for entry in report["results"]:
+        assert entry["fastest_peer"] == "torch"
+        # Same initial weights, same data order, same loss and L2 conventions.
+        assert entry["loss"]["torch"] == pytest.approx(entry["loss"]["numba"], rel=1e-9)
+
+
+def test_sklearn_peer_runs_and_says_where_it_differs(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    status, report = run_bench(tmp_path, "--workloads", "W2,W3", "--peers", "sklearn", "--quiet")
+    assert status == 0
+    w2, w3 = report["results"]
+    assert w2["seconds"]["sklearn"] > 0 and w3["seconds"]["sklearn"] > 0
+    assert any("leaky ReLU" in note for note in w2["notes"])
+    assert any("binary cross-entropy" in note for note in w3["notes"])
+    assert w3["loss"]["sklearn"] is None  # a different loss: not comparable
+    assert "W3: scikit-learn cannot train sigmoid outputs on MSE" in capsys.readouterr().out
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "bench.png"
+    status, _ = run_bench(
+        tmp_path, "--workloads", "W1", "--peers", "numpy", "--quiet", "--plot", str(png)
+    )
+    assert status == 0
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--workloads", "W9"], ["--dtype", "float16"], ["--peers", "jax"], ["--repeat", "0"]],
+)
+def test_bad_options(options, capsys):
+    try:
+        status = bench.main(options)
+    except SystemExit as exc:
+        status = exc.code
+    assert status == 2
+    assert capsys.readouterr().err
