@@ -10,14 +10,17 @@ sample per row.  Its products are
 
 Each goes to BLAS when the matrices are large enough to pay for the call, and
 to plain loops otherwise (a single sample, tiny layers).  Large products are
-split into a fixed number of row blocks run in parallel; each block is one
-single-threaded BLAS call followed, while the block is still in cache, by the
-elementwise work of those rows.  Every row of the result is written by one
-block only, and the blocks depend on the shapes only, so the result is the
-same for any number of threads.
+split into row blocks run in parallel; each block is one single-threaded
+BLAS call followed, while the block is still in cache, by the elementwise work
+of those rows.  Every row of the result is written by one block only, and the
+blocks depend on the shapes and on the machine's core count (see
+``MAX_BLOCKS``), never on the number of threads, so the result is the same
+for any number of threads.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 from numba import prange
@@ -32,8 +35,22 @@ BLAS_MIN_ROWS = 4
 BLAS_MIN_WEIGHTS = 256
 # Multiply-adds from which a product is split into parallel row blocks.
 PARALLEL_MIN_WORK = 1 << 20
-MAX_BLOCKS = 8
 MIN_BLOCK_ROWS = 16
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# Row blocks per product: one per core, at most 8.  Each block packs the whole
+# weight matrix for its BLAS call, so more blocks than cores only cost time.
+# The value is fixed when the kernels are compiled: the blocks, and so every
+# result, never depend on the number of threads a run uses (they may differ
+# between machines, as the BLAS kernels themselves do).
+MAX_BLOCKS = max(1, min(8, _cores()))
 # Below this many outputs the loops accumulate in registers, not in rows.
 NARROW = 8
 

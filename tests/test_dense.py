@@ -15,6 +15,7 @@ from nnjit import reference
 from nnjit.activations import ACTIVATIONS, activate
 from nnjit.dense import (
     DECAY,
+    MAX_BLOCKS,
     MINUS_LR,
     ONE,
     ZERO,
@@ -60,8 +61,8 @@ def test_shapes_reach_their_paths():
     assert use_blas(*SHAPES["blas, one output"])
     assert n_blocks(16, 16 * 20 * 30) == 1
     rows, k, m = SHAPES["parallel blocks"]
-    assert n_blocks(rows, rows * k * m) > 1
-    assert n_blocks(k, rows * k * m) > 1
+    assert n_blocks(rows, rows * k * m) == min(MAX_BLOCKS, rows // 16)
+    assert n_blocks(k, rows * k * m) == min(MAX_BLOCKS, k // 16)
 
 
 @pytest.mark.parametrize("activation", ["identity", "tanh", "relu"])
