@@ -8,11 +8,13 @@ model's dtype, checked by the caller.
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import numpy as np
 
 from nnjit import epoch
 from nnjit.blas import single_threaded
+from nnjit.dense import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS
 from nnjit.layout import Layout
 from nnjit.propagation import Workspace, make_workspace, weight_penalty
 from nnjit.reference import NumpyBackend
@@ -37,16 +39,29 @@ class NumbaBackend:
     def _workspace(self, rows: int) -> Workspace:
         return make_workspace(self.layout.sizes, max(rows, 1), self.dtype)
 
+    def _blas_pinned(self, rows: int) -> contextlib.AbstractContextManager:
+        """BLAS held to one thread, if a product of a batch of ``rows`` goes to BLAS.
+
+        Pinning costs about 15 µs per call, more than the whole of a small
+        network's pass; :func:`nnjit.dense.use_blas` decides the same way.
+        """
+        sizes = self.layout.sizes
+        if rows >= BLAS_MIN_ROWS and any(
+            n_in * n_out >= BLAS_MIN_WEIGHTS for n_in, n_out in itertools.pairwise(sizes)
+        ):
+            return single_threaded()
+        return contextlib.nullcontext()
+
     def output(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], self.layout.sizes[-1]), dtype=self.dtype)
         work = self._workspace(min(X.shape[0], CHUNK_ROWS))
-        with single_threaded():
+        with self._blas_pinned(work.inputs.shape[0]):
             epoch.predict_chunks(params, self.layout.table, X, out, work)
         return out
 
     def loss(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float) -> float:
         work = self._workspace(min(X.shape[0], CHUNK_ROWS))
-        with single_threaded():
+        with self._blas_pinned(work.inputs.shape[0]):
             data = epoch.data_loss(self._model(params), X, Y, work)
         if l2:
             data += weight_penalty(params, self.layout.table, self.dtype.type(l2))
@@ -59,7 +74,7 @@ class NumbaBackend:
         work = self._workspace(X.shape[0])
         dt = self.dtype.type
         optimizer = (SGDConfig(dt(0), dt(0), False, dt(l2)), grad, grad)
-        with single_threaded():
+        with self._blas_pinned(X.shape[0]):
             loss = epoch.loss_and_grad(self._model(params), X, Y, optimizer, work)
         return float(loss), grad
 
