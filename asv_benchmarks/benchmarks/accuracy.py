@@ -15,36 +15,25 @@ from nnjit import workloads as wl
 from . import common
 
 
-class FinalLoss:
+class FinalLoss(common.TrainingRun):
     """Training loss of the last epoch (``History.loss[-1]``), nnjit's convention."""
 
     params = (common.WORKLOADS, common.BACKENDS, common.DTYPES_UNLESS_QUICK)
-    param_names = ("workload", "backend", "dtype")
     unit = "loss"
-    timeout = common.TIMEOUT
-
-    def setup(self, workload_id: str, backend: str, dtype: str) -> None:
-        self.X, self.y = common.data(workload_id, dtype)
-        self.net = common.network(workload_id, dtype, backend)
-        self.kwargs = common.workload(workload_id).fit_kwargs()
 
     def track_loss(self, workload_id: str, backend: str, dtype: str) -> float:
         return self.net.fit(self.X, self.y, **self.kwargs).loss[-1]
 
 
-class Accuracy:
+class Accuracy(common.TrainingRun):
     """Share of the training samples classified right after one timed run."""
 
     params = (common.CLASSIFIERS, common.BACKENDS, common.DTYPES_UNLESS_QUICK)
-    param_names = ("workload", "backend", "dtype")
     unit = "accuracy"
-    timeout = common.TIMEOUT
 
     def setup(self, workload_id: str, backend: str, dtype: str) -> None:
-        self.X, self.y = common.data(workload_id, dtype)
+        super().setup(workload_id, backend, dtype)
         self.labels = wl.labels(common.workload(workload_id), self.y)
-        self.net = common.network(workload_id, dtype, backend)
-        self.kwargs = common.workload(workload_id).fit_kwargs()
 
     def track_accuracy(self, workload_id: str, backend: str, dtype: str) -> float:
         self.net.fit(self.X, self.y, **self.kwargs)

@@ -64,3 +64,19 @@ def pin_blas(backend: str) -> threadpool_limits | None:
     Returns the limiter whose ``restore_original_limits()`` undoes it, or None.
     """
     return threadpool_limits(1, user_api="blas") if backend == "numba" else None
+
+
+class TrainingRun:
+    """Base of the benchmarks that train a workload's network once per sample.
+
+    ``setup`` leaves the data in ``X``, ``y``, a fresh warmed-up network in
+    ``net`` and the timed run's ``fit`` arguments in ``kwargs``.
+    """
+
+    param_names = ("workload", "backend", "dtype")
+    timeout = TIMEOUT
+
+    def setup(self, workload_id: str, backend: str, dtype: str) -> None:
+        self.X, self.y = data(workload_id, dtype)
+        self.net = network(workload_id, dtype, backend)
+        self.kwargs = workload(workload_id).fit_kwargs()
