@@ -19,7 +19,7 @@ Run ``python 01_learning_a_sum.py`` (or with ``--quick``).
 from __future__ import annotations
 
 import numpy as np
-from _common import losses_until_divergence, parse_args, pyplot, save_figure, say
+from _common import epoch_axes, losses_until_divergence, parse_args, pyplot, save_figure, say
 
 import nnjit
 
@@ -109,13 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         right.set_yscale("log")
         right.set_ylabel("training loss (MSE)")
         right.set_title("A rate 10x smaller stalls; 200x smaller learns")
-        for ax in (left, right):
-            ax.set_xlabel("epoch")
-            ax.grid(True, alpha=0.3)
-            ax.legend()
-        fig.suptitle("Learning x0 + x1 with a 2-10-1 ReLU network, one sample per step")
-        fig.tight_layout()
-        save_figure(fig, "01_learning_a_sum.png")
+        epoch_axes(left, right)
+        save_figure(
+            fig,
+            "01_learning_a_sum.png",
+            "Learning x0 + x1 with a 2-10-1 ReLU network, one sample per step",
+        )
     return 0
 
 

@@ -119,9 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         right.set_title(f"Final loss of {n_seeds} seeds (one dot each)")
         for ax in (left, right):
             ax.grid(True, alpha=0.3)
-        fig.suptitle("Fitting x² with a 1-64-1 leaky-ReLU network")
-        fig.tight_layout()
-        save_figure(fig, "02_fitting_x_squared.png")
+        save_figure(fig, "02_fitting_x_squared.png", "Fitting x² with a 1-64-1 leaky-ReLU network")
     return 0
 
 

@@ -192,9 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         axes[0].set_xlim(-limit, limit)
         axes[0].set_ylim(-limit, limit)
         axes[0].legend(loc="upper left")
-        fig.suptitle("Gradient check: every dot is one parameter")
-        fig.tight_layout()
-        save_figure(fig, "03_checking_a_gradient.png")
+        save_figure(fig, "03_checking_a_gradient.png", "Gradient check: every dot is one parameter")
     return 0
 
 

@@ -114,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         axes[0].set_ylabel("input b")
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
         fig.colorbar(image, ax=axes, label="P(output = 1)", shrink=0.85)
-        fig.suptitle("Logic gates: P(output = 1) over the plane; black line at 0.5")
-        save_figure(fig, "04_logic_gates.png")
+        save_figure(
+            fig,
+            "04_logic_gates.png",
+            "Logic gates: P(output = 1) over the plane; black line at 0.5",
+            tight=False,
+        )
     return 0
 
 

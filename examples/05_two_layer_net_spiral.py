@@ -19,7 +19,7 @@ Run ``python 05_two_layer_net_spiral.py`` (or with ``--quick``).
 from __future__ import annotations
 
 import numpy as np
-from _common import parse_args, pyplot, save_figure, say
+from _common import epoch_axes, parse_args, pyplot, save_figure, say
 
 import nnjit
 from nnjit.data import spiral
@@ -84,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         ax_acc.plot(epoch, history.val_accuracy, label="validation")
         ax_acc.set_ylabel("accuracy")
         ax_acc.set_title("Accuracy")
-        for ax in (ax_loss, ax_acc):
-            ax.set_xlabel("epoch")
-            ax.grid(True, alpha=0.3)
-            ax.legend()
+        epoch_axes(ax_loss, ax_acc)
 
         grid = np.linspace(-1.1, 1.1, 300)
         gx, gy = np.meshgrid(grid, grid)
@@ -103,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         ax_map.set_aspect("equal")
         ax_map.set_title("Decision regions and training points")
         ax_map.legend(loc="lower right", fontsize="small")
-        fig.suptitle(f"cs231n's two-layer net [2, {HIDDEN}, 3] on the spiral data")
-        fig.tight_layout()
-        save_figure(fig, "05_two_layer_net_spiral.png")
+        save_figure(
+            fig,
+            "05_two_layer_net_spiral.png",
+            f"cs231n's two-layer net [2, {HIDDEN}, 3] on the spiral data",
+        )
     return 0
 
 

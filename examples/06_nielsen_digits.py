@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         right.set_ylim(0, 1.15 * max(medians))
         right.set_ylabel("median time per epoch (ms)")
         right.set_title("Whole-epoch time on this machine")
-        fig.suptitle("Nielsen's [64, 30, 10] sigmoid network on the 8x8 digits")
-        fig.tight_layout()
-        save_figure(fig, "06_nielsen_digits.png")
+        save_figure(
+            fig, "06_nielsen_digits.png", "Nielsen's [64, 30, 10] sigmoid network on the 8x8 digits"
+        )
     return 0
 
 

@@ -157,8 +157,12 @@ def main(argv: list[str] | None = None) -> int:
             cell.set_xticks([])
             cell.set_yticks([])
         fig.text(0.765, 0.9, "The 25 hidden units: input weights as 8x8 images", ha="center")
-        fig.suptitle("Ng's ex4 network trained by scipy.optimize.minimize(method='L-BFGS-B')")
-        save_figure(fig, "07_scipy_lbfgs.png")
+        save_figure(
+            fig,
+            "07_scipy_lbfgs.png",
+            "Ng's ex4 network trained by scipy.optimize.minimize(method='L-BFGS-B')",
+            tight=False,
+        )
     return 0
 
 

@@ -17,7 +17,7 @@ Run ``python 08_feature_scaling.py`` (or with ``--quick``).
 from __future__ import annotations
 
 import numpy as np
-from _common import losses_until_divergence, parse_args, pyplot, save_figure, say
+from _common import epoch_axes, losses_until_divergence, parse_args, pyplot, save_figure, say
 
 import nnjit
 
@@ -125,12 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             ax.plot(range(1, len(losses) + 1), shown, color=color, label=label)
         ax.set_yscale("log")
         ax.set_ylim(1e-22, 1e8)  # the diverging run leaves the picture on its way to inf
-        ax.set_xlabel("epoch")
         ax.set_ylabel("training loss (MSE)")
         ax.set_title("Fitting y = x² from [x, x²]: raw versus standardised features")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        save_figure(fig, "08_feature_scaling.png")
+        epoch_axes(ax)
+        save_figure(fig, "08_feature_scaling.png", tight=False)
     return 0
 
 

@@ -201,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         right.set_ylim(0, 1.15 * max(medians.values()) * 1e3)
         right.set_ylabel("median time per epoch (ms)")
         right.set_title("Whole-epoch time on this machine")
-        fig.suptitle(f"{SIZES} network on {len(X)} spiral points, mini-batches of {BATCH}")
-        fig.tight_layout()
-        save_figure(fig, "09_numpy_loop_to_nnjit.png")
+        save_figure(
+            fig,
+            "09_numpy_loop_to_nnjit.png",
+            f"{SIZES} network on {len(X)} spiral points, mini-batches of {BATCH}",
+        )
     return 0
 
 

@@ -59,10 +59,25 @@ def pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Any, name: str) -> Path:
-    """Save ``fig`` as ``name`` in :func:`output_dir`, close it and say where it went."""
+def epoch_axes(*axes: Any) -> None:
+    """Label the x axis "epoch", draw a light grid and the legend, on each of ``axes``."""
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+
+
+def save_figure(fig: Any, name: str, title: str | None = None, *, tight: bool = True) -> Path:
+    """Title ``fig``, save it as ``name`` in :func:`output_dir`, close it and say where it went.
+
+    ``tight=False`` keeps a layout the script arranged itself (colour bars, text).
+    """
     import matplotlib.pyplot as plt
 
+    if title is not None:
+        fig.suptitle(title)
+    if tight:
+        fig.tight_layout()
     path = output_dir() / name
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
