@@ -339,11 +339,11 @@ class Network:
                         self._params, state, (X, Y, orders), (lrs, batch_size), cfg
                     )
                 elapsed = time.perf_counter() - start
-                for loss_sum, correct, seen, penalty in stats[:done]:
-                    history.loss.append(float(loss_sum / seen + penalty))
-                    history.epoch_time.append(elapsed / count)
-                    if self.is_classifier:
-                        history.accuracy.append(float(correct / seen))
+                loss_sum, correct, seen, penalty = stats[:done].T
+                history.loss.extend((loss_sum / seen + penalty).tolist())
+                history.epoch_time.extend([elapsed / count] * done)
+                if self.is_classifier:
+                    history.accuracy.extend((correct / seen).tolist())
                 if done < count:
                     raise DivergenceError(epoch + done + 1, float(lrs[done]))
                 if validation is not None:
