@@ -35,65 +35,96 @@ OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS)
 
 
 @jit
-def activate_row(z, code):
-    """Apply activation ``code`` to one row ``z`` in place."""
-    one = z.dtype.type(1.0)
+def activate_rows(Z, lo, hi, code):
+    """Apply activation ``code`` in place to the rows ``lo:hi`` of ``Z``.
+
+    The activation is chosen once for the block, so that narrow layers do not
+    pay a dispatch per row.
+    """
+    one = Z.dtype.type(1.0)
+    zero = Z.dtype.type(0.0)
+    m = Z.shape[1]
     # Selects rather than branches, so that the loops vectorise; NaN passes through.
     if code == RELU:
-        zero = z.dtype.type(0.0)
-        for j in range(z.size):
-            v = z[j]
-            z[j] = zero if v < 0 else v
+        for n in range(lo, hi):
+            z = Z[n]
+            for j in range(m):
+                v = z[j]
+                z[j] = zero if v < 0 else v
     elif code == LEAKY_RELU:
-        slope = z.dtype.type(LEAKY_SLOPE)
-        for j in range(z.size):
-            v = z[j]
-            z[j] = slope * v if v < 0 else v
+        slope = Z.dtype.type(LEAKY_SLOPE)
+        for n in range(lo, hi):
+            z = Z[n]
+            for j in range(m):
+                v = z[j]
+                z[j] = slope * v if v < 0 else v
     elif code == SIGMOID:
-        for j in range(z.size):
-            # Split on the sign so that exp never overflows.
-            if z[j] >= 0:
-                z[j] = one / (one + np.exp(-z[j]))
-            else:
-                e = np.exp(z[j])
-                z[j] = e / (one + e)
+        for n in range(lo, hi):
+            z = Z[n]
+            for j in range(m):
+                # Split on the sign so that exp never overflows.
+                if z[j] >= 0:
+                    z[j] = one / (one + np.exp(-z[j]))
+                else:
+                    e = np.exp(z[j])
+                    z[j] = e / (one + e)
     elif code == TANH:
-        for j in range(z.size):
-            z[j] = np.tanh(z[j])
+        for n in range(lo, hi):
+            z = Z[n]
+            for j in range(m):
+                z[j] = np.tanh(z[j])
     elif code == SOFTMAX:
-        zmax = z[0]
-        for j in range(1, z.size):
-            zmax = max(zmax, z[j])
-        total = z.dtype.type(0.0)
-        for j in range(z.size):
-            z[j] = np.exp(z[j] - zmax)
-            total += z[j]
-        for j in range(z.size):
-            z[j] = z[j] / total
+        for n in range(lo, hi):
+            _softmax_row(Z[n])
 
 
 @jit
-def derivative_row(d, a, code):
-    """Multiply the row ``d`` in place by the activation's derivative at output ``a``."""
-    one = d.dtype.type(1.0)
+def _softmax_row(z):
+    zmax = z[0]
+    for j in range(1, z.size):
+        zmax = max(zmax, z[j])
+    total = z.dtype.type(0.0)
+    for j in range(z.size):
+        z[j] = np.exp(z[j] - zmax)
+        total += z[j]
+    for j in range(z.size):
+        z[j] = z[j] / total
+
+
+@jit
+def derivative_rows(D, A, lo, hi, code):
+    """Multiply the rows ``lo:hi`` of ``D`` in place by the derivative at outputs ``A``."""
+    one = D.dtype.type(1.0)
+    zero = D.dtype.type(0.0)
+    m = D.shape[1]
     if code == RELU:
-        zero = d.dtype.type(0.0)
-        for j in range(d.size):
-            d[j] = d[j] if a[j] > 0 else zero
+        for n in range(lo, hi):
+            d = D[n]
+            a = A[n]
+            for j in range(m):
+                d[j] = d[j] if a[j] > 0 else zero
     elif code == LEAKY_RELU:
-        slope = d.dtype.type(LEAKY_SLOPE)
-        for j in range(d.size):
-            d[j] = d[j] if a[j] > 0 else slope * d[j]
+        slope = D.dtype.type(LEAKY_SLOPE)
+        for n in range(lo, hi):
+            d = D[n]
+            a = A[n]
+            for j in range(m):
+                d[j] = d[j] if a[j] > 0 else slope * d[j]
     elif code == SIGMOID:
-        for j in range(d.size):
-            d[j] = d[j] * (a[j] * (one - a[j]))
+        for n in range(lo, hi):
+            d = D[n]
+            a = A[n]
+            for j in range(m):
+                d[j] = d[j] * (a[j] * (one - a[j]))
     elif code == TANH:
-        for j in range(d.size):
-            d[j] = d[j] * (one - a[j] * a[j])
+        for n in range(lo, hi):
+            d = D[n]
+            a = A[n]
+            for j in range(m):
+                d[j] = d[j] * (one - a[j] * a[j])
 
 
 @jit
 def activate(Z, code):
     """``Z <- f(Z)`` row by row, in place."""
-    for n in range(Z.shape[0]):
-        activate_row(Z[n], code)
+    activate_rows(Z, 0, Z.shape[0], code)

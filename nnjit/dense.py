@@ -26,8 +26,7 @@ import numpy as np
 from numba import prange
 
 from nnjit._config import jit, jit_parallel
-from nnjit._views import copy_vector
-from nnjit.activations import activate_row, derivative_row
+from nnjit.activations import activate_rows, derivative_rows
 from nnjit.blas import NOTRANS, TRANS, gemm
 
 # A product goes to BLAS from this many samples and this many weights on.
@@ -94,30 +93,69 @@ def _forward_rows(A, W, b, Z, code, scal, lo, hi):
             z = Z[n]
             for j in range(m):
                 z[j] += b[j]
-            activate_row(z, code)
-        return
-    if m >= NARROW:
-        for n in range(lo, hi):
-            z = Z[n]
-            copy_vector(z, b)
-            a = A[n]
-            for i in range(k):
-                w = W[i]
-                ai = a[i]
-                for j in range(m):
-                    z[j] += ai * w[j]
-            activate_row(z, code)
+    elif m >= NARROW:
+        _forward_wide(A, W, b, Z, lo, hi)
     else:
-        # Few outputs: accumulate in a register rather than through memory.
-        for n in range(lo, hi):
-            a = A[n]
-            z = Z[n]
+        _forward_narrow(A, W, b, Z, lo, hi)
+    activate_rows(Z, lo, hi, code)
+
+
+@jit
+def _forward_wide(A, W, b, Z, lo, hi):
+    """``Z[n] = b + sum_i A[n, i] W[i]``, two rows of ``W`` per pass over ``Z[n]``."""
+    k, m = W.shape
+    w0 = W[0]
+    for n in range(lo, hi):
+        z = Z[n]
+        a = A[n]
+        a0 = a[0]
+        for j in range(m):
+            z[j] = b[j] + a0 * w0[j]
+        for i in range(1, k - 1, 2):
+            w1 = W[i]
+            w2 = W[i + 1]
+            a1 = a[i]
+            a2 = a[i + 1]
             for j in range(m):
-                total = b[j]
-                for i in range(k):
-                    total += a[i] * W[i, j]
-                z[j] = total
-            activate_row(z, code)
+                z[j] += a1 * w1[j] + a2 * w2[j]
+        if k % 2 == 0 and k > 1:
+            w1 = W[k - 1]
+            a1 = a[k - 1]
+            for j in range(m):
+                z[j] += a1 * w1[j]
+
+
+@jit
+def _forward_narrow(A, W, b, Z, lo, hi):
+    """``Z = A @ W + b`` for few outputs: dot products, four rows at a time."""
+    k, m = W.shape
+    zero = Z.dtype.type(0.0)
+    n = lo
+    while n + 4 <= hi:
+        a0 = A[n]
+        a1 = A[n + 1]
+        a2 = A[n + 2]
+        a3 = A[n + 3]
+        for j in range(m):
+            t0 = t1 = t2 = t3 = zero
+            for i in range(k):
+                w = W[i, j]
+                t0 += a0[i] * w
+                t1 += a1[i] * w
+                t2 += a2[i] * w
+                t3 += a3[i] * w
+            Z[n, j] = b[j] + t0
+            Z[n + 1, j] = b[j] + t1
+            Z[n + 2, j] = b[j] + t2
+            Z[n + 3, j] = b[j] + t3
+        n += 4
+    for r in range(n, hi):
+        a = A[r]
+        for j in range(m):
+            total = zero
+            for i in range(k):
+                total += a[i] * W[i, j]
+            Z[r, j] = b[j] + total
 
 
 @jit
@@ -140,7 +178,7 @@ def _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi):
     k, m = W.shape
     if use_blas(dZ.shape[0], k, m):
         gemm(TRANS, NOTRANS, k, hi - lo, m, scal[ONE:], W, m, dZ[lo:], m, scal[ZERO:], dA[lo:], k)
-    else:
+    elif m >= NARROW:
         for n in range(lo, hi):
             d = dZ[n]
             out = dA[n]
@@ -150,8 +188,19 @@ def _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi):
                 for j in range(m):
                     total += d[j] * w[j]
                 out[i] = total
-    for n in range(lo, hi):
-        derivative_row(dA[n], A[n], code)
+    else:
+        # Few outputs: a sum of columns of W, each a loop over the inputs.
+        for n in range(lo, hi):
+            d = dZ[n]
+            out = dA[n]
+            d0 = d[0]
+            for i in range(k):
+                out[i] = d0 * W[i, 0]
+            for j in range(1, m):
+                dj = d[j]
+                for i in range(k):
+                    out[i] += dj * W[i, j]
+    derivative_rows(dA, A, lo, hi, code)
 
 
 @jit
@@ -181,27 +230,72 @@ def _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi):
             scal[alpha:], dZ, m, A[:, lo:], k, scal[beta:], C[lo:], m,
         )  # fmt: skip
         return
-    a_scale = scal[alpha]
     c_scale = scal[beta]
     for i in range(lo, hi):
         c = C[i]
         if c_scale == 0:
-            c[:] = 0
+            for j in range(m):
+                c[j] = 0
         elif c_scale != 1:
             for j in range(m):
                 c[j] *= c_scale
-        if m >= NARROW:
-            for n in range(B):
-                an = a_scale * A[n, i]
-                d = dZ[n]
-                for j in range(m):
-                    c[j] += an * d[j]
-        else:
+    if m >= NARROW:
+        _outer_wide(A, dZ, C, scal[alpha], lo, hi)
+    else:
+        _outer_narrow(A, dZ, C, scal[alpha], lo, hi)
+
+
+@jit
+def _outer_wide(A, dZ, C, alpha, lo, hi):
+    """``C[lo:hi] += alpha A[:, lo:hi].T @ dZ``, a row of ``C`` at a time, four samples a pass."""
+    B = A.shape[0]
+    m = dZ.shape[1]
+    for i in range(lo, hi):
+        c = C[i]
+        n = 0
+        while n + 4 <= B:
+            a0 = alpha * A[n, i]
+            a1 = alpha * A[n + 1, i]
+            a2 = alpha * A[n + 2, i]
+            a3 = alpha * A[n + 3, i]
+            d0 = dZ[n]
+            d1 = dZ[n + 1]
+            d2 = dZ[n + 2]
+            d3 = dZ[n + 3]
             for j in range(m):
-                total = c.dtype.type(0.0)
-                for n in range(B):
-                    total += A[n, i] * dZ[n, j]
-                c[j] += a_scale * total
+                c[j] += (a0 * d0[j] + a1 * d1[j]) + (a2 * d2[j] + a3 * d3[j])
+            n += 4
+        for r in range(n, B):
+            ar = alpha * A[r, i]
+            d = dZ[r]
+            for j in range(m):
+                c[j] += ar * d[j]
+
+
+@jit
+def _outer_narrow(A, dZ, C, alpha, lo, hi):
+    """``C[lo:hi] += alpha A[:, lo:hi].T @ dZ`` for few outputs: a column of ``C`` at a time."""
+    B = A.shape[0]
+    m = dZ.shape[1]
+    for j in range(m):
+        n = 0
+        while n + 4 <= B:
+            d0 = alpha * dZ[n, j]
+            d1 = alpha * dZ[n + 1, j]
+            d2 = alpha * dZ[n + 2, j]
+            d3 = alpha * dZ[n + 3, j]
+            a0 = A[n]
+            a1 = A[n + 1]
+            a2 = A[n + 2]
+            a3 = A[n + 3]
+            for i in range(lo, hi):
+                C[i, j] += (a0[i] * d0 + a1[i] * d1) + (a2[i] * d2 + a3[i] * d3)
+            n += 4
+        for r in range(n, B):
+            dr = alpha * dZ[r, j]
+            a = A[r]
+            for i in range(lo, hi):
+                C[i, j] += a[i] * dr
 
 
 @jit
@@ -247,11 +341,22 @@ def _no_slots():
 
 @jit
 def column_sums(D, out):
-    """``out = D.sum(axis=0)``, rows added in order."""
-    out[:] = 0
-    for n in range(D.shape[0]):
-        d = D[n]
-        for j in range(d.size):
+    """``out = D.sum(axis=0)``, four rows at a time, in a fixed order."""
+    B, m = D.shape
+    for j in range(m):
+        out[j] = 0
+    n = 0
+    while n + 4 <= B:
+        d0 = D[n]
+        d1 = D[n + 1]
+        d2 = D[n + 2]
+        d3 = D[n + 3]
+        for j in range(m):
+            out[j] += (d0[j] + d1[j]) + (d2[j] + d3[j])
+        n += 4
+    for r in range(n, B):
+        d = D[r]
+        for j in range(m):
             out[j] += d[j]
 
 

@@ -18,8 +18,23 @@ from nnjit.sgd import SGDConfig
 
 
 @jit
-def _gather(X, Y, order, lo, hi, work):
-    """Copy the rows ``order[lo:hi]`` of ``X`` and ``Y`` into the batch buffers."""
+def is_sequential(order):
+    """Whether ``order`` is ``0, 1, 2, ...``: the batches are then slices of the data."""
+    for n in range(order.size):
+        if order[n] != n:
+            return False
+    return True
+
+
+@jit
+def _gather(X, Y, order, lo, hi, work, sequential):
+    """The batch ``order[lo:hi]`` of ``X`` and ``Y``.
+
+    Rows taken in order are views of the data; otherwise they are copied into
+    the batch buffers.
+    """
+    if sequential:
+        return X[lo:hi], Y[lo:hi]
     B = hi - lo
     Xb = work.inputs[:B]
     Yb = work.targets[:B]
@@ -64,13 +79,14 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size):
     params, table, loss_code = model
     X, Y, order = data
     N = order.size
+    sequential = is_sequential(order)
     loss_sum = 0.0
     correct = 0
     seen = 0
     for batch in range(first, stop):
         lo = batch * batch_size
         hi = min(lo + batch_size, N)
-        Xb, Yb = _gather(X, Y, order, lo, hi, work)
+        Xb, Yb = _gather(X, Y, order, lo, hi, work, sequential)
         forward(params, table, Xb, work)
         loss = backward(params, table, loss_code, Xb, Yb, work, optimizer, np.bool_(True))
         if not np.isfinite(loss):
@@ -81,6 +97,15 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size):
             correct += work.row_correct[n]
         seen += B
     return loss_sum, correct, seen, True
+
+
+@jit
+def all_finite(values):
+    """``np.isfinite(values).all()`` without the temporary array."""
+    for i in range(values.size):
+        if not np.isfinite(values[i]):
+            return False
+    return True
 
 
 @jit
@@ -127,7 +152,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         stats[e, 1] = correct
         stats[e, 2] = seen
         stats[e, 3] = weight_penalty(params, model[1], cfg.l2)
-        if not finite or not np.isfinite(params).all():
+        if not finite or not all_finite(params):
             copy_vector(params, kept)
             return e
     return lrs.size
@@ -151,9 +176,7 @@ def predict_chunks(params, table, X, out, work):
     rows = work.inputs.shape[0]
     for lo in range(0, X.shape[0], rows):
         hi = min(lo + rows, X.shape[0])
-        Xb = work.inputs[: hi - lo]
-        copy_matrix(Xb, X[lo:hi])
-        copy_matrix(out[lo:hi], forward(params, table, Xb, work))
+        copy_matrix(out[lo:hi], forward(params, table, X[lo:hi], work))
 
 
 @jit
@@ -162,11 +185,10 @@ def data_loss(model, X, Y, work):
     params, table, loss_code = model
     L = table.shape[0]
     rows = work.inputs.shape[0]
-    order = np.arange(X.shape[0])
     total = 0.0
     for lo in range(0, X.shape[0], rows):
         hi = min(lo + rows, X.shape[0])
-        Xb, Yb = _gather(X, Y, order, lo, hi, work)
+        Xb, Yb = X[lo:hi], Y[lo:hi]
         A_out = forward(params, table, Xb, work)
         B, m = A_out.shape
         Z = view2d(work.logits, 0, B, m)

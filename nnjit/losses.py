@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit._config import jit
-from nnjit.activations import SOFTMAX, derivative_row
+from nnjit.activations import SOFTMAX, derivative_rows
 
 MSE = 0
 CROSS_ENTROPY = 1
@@ -31,24 +31,32 @@ def _binary_cross_entropy(z, y):
 
 
 @jit
-def _mse_row(z, a, y, dz, out_code, scale):
-    """Row loss ``sum (a - y)^2``; ``dz = scale * 2 (a - y) * f'(z)``."""
-    two = dz.dtype.type(2.0)
-    loss = 0.0
-    for k in range(a.size):
-        diff = a[k] - y[k]
-        loss += diff * diff
-        dz[k] = (two * scale) * diff
+def _mse_rows(A, Y, dZ, out_code, scale, row_loss):
+    """Row losses ``sum (a - y)^2``; ``dZ = scale * 2 (A - Y) * f'(Z)``."""
+    B, m = A.shape
+    two_scale = dZ.dtype.type(2.0) * scale
+    for n in range(B):
+        a = A[n]
+        y = Y[n]
+        dz = dZ[n]
+        loss = 0.0
+        for k in range(m):
+            diff = a[k] - y[k]
+            loss += diff * diff
+            dz[k] = two_scale * diff
+        row_loss[n] = loss
     if out_code == SOFTMAX:
         # Softmax Jacobian: dz_k = a_k (g_k - sum_j g_j a_j).
-        inner = dz.dtype.type(0.0)
-        for k in range(a.size):
-            inner += dz[k] * a[k]
-        for k in range(a.size):
-            dz[k] = a[k] * (dz[k] - inner)
+        for n in range(B):
+            a = A[n]
+            dz = dZ[n]
+            inner = dz.dtype.type(0.0)
+            for k in range(m):
+                inner += dz[k] * a[k]
+            for k in range(m):
+                dz[k] = a[k] * (dz[k] - inner)
     else:
-        derivative_row(dz, a, out_code)
-    return loss
+        derivative_rows(dZ, A, 0, B, out_code)
 
 
 @jit
@@ -124,11 +132,12 @@ def output_delta(loss_code, out_code, Z, A, Y, dZ, row_loss, row_correct):
     """
     B = Z.shape[0]
     scale = dZ.dtype.type(1.0 / B)
-    for n in range(B):
-        if loss_code == MSE:
-            row_loss[n] = _mse_row(Z[n], A[n], Y[n], dZ[n], out_code, scale)
+    if loss_code == MSE:
+        _mse_rows(A, Y, dZ, out_code, scale, row_loss)
+        for n in range(B):
             row_correct[n] = 0
-        else:
+    else:
+        for n in range(B):
             if out_code == SOFTMAX:
                 row_loss[n] = _softmax_cross_entropy_row(Z[n], A[n], Y[n], dZ[n], scale)
             else:
