@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit._config import jit
+from nnjit._views import row
 
 IDENTITY = 0
 RELU = 1
@@ -35,6 +36,27 @@ OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS)
 
 
 @jit
+def is_piecewise_linear(code):
+    """Identity, ReLU and leaky ReLU: ``v if v > 0 else slope * v``, see :func:`negative_slope`."""
+    return code == IDENTITY or code == RELU or code == LEAKY_RELU
+
+
+@jit
+def negative_slope(code, Z):
+    """Slope below 0 of a piecewise-linear activation, in the dtype of ``Z``; 1 otherwise.
+
+    For these activations ``f(v) = v if v > 0 else slope * v`` and, from the
+    output, ``f'(a) d = d if a > 0 else slope * d``.  The dense layers apply
+    both inside their own loops while the row is in registers or L1.
+    """
+    if code == RELU:
+        return Z.dtype.type(0.0)
+    if code == LEAKY_RELU:
+        return Z.dtype.type(LEAKY_SLOPE)
+    return Z.dtype.type(1.0)
+
+
+@jit
 def activate_rows(Z, lo, hi, code):
     """Apply activation ``code`` in place to the rows ``lo:hi`` of ``Z``.
 
@@ -47,20 +69,20 @@ def activate_rows(Z, lo, hi, code):
     # Selects rather than branches, so that the loops vectorise; NaN passes through.
     if code == RELU:
         for n in range(lo, hi):
-            z = Z[n]
+            z = row(Z, n)
             for j in range(m):
                 v = z[j]
                 z[j] = zero if v < 0 else v
     elif code == LEAKY_RELU:
         slope = Z.dtype.type(LEAKY_SLOPE)
         for n in range(lo, hi):
-            z = Z[n]
+            z = row(Z, n)
             for j in range(m):
                 v = z[j]
                 z[j] = slope * v if v < 0 else v
     elif code == SIGMOID:
         for n in range(lo, hi):
-            z = Z[n]
+            z = row(Z, n)
             for j in range(m):
                 # Split on the sign so that exp never overflows.
                 if z[j] >= 0:
@@ -70,12 +92,12 @@ def activate_rows(Z, lo, hi, code):
                     z[j] = e / (one + e)
     elif code == TANH:
         for n in range(lo, hi):
-            z = Z[n]
+            z = row(Z, n)
             for j in range(m):
                 z[j] = np.tanh(z[j])
     elif code == SOFTMAX:
         for n in range(lo, hi):
-            _softmax_row(Z[n])
+            _softmax_row(row(Z, n))
 
 
 @jit
@@ -99,27 +121,27 @@ def derivative_rows(D, A, lo, hi, code):
     m = D.shape[1]
     if code == RELU:
         for n in range(lo, hi):
-            d = D[n]
-            a = A[n]
+            d = row(D, n)
+            a = row(A, n)
             for j in range(m):
                 d[j] = d[j] if a[j] > 0 else zero
     elif code == LEAKY_RELU:
         slope = D.dtype.type(LEAKY_SLOPE)
         for n in range(lo, hi):
-            d = D[n]
-            a = A[n]
+            d = row(D, n)
+            a = row(A, n)
             for j in range(m):
                 d[j] = d[j] if a[j] > 0 else slope * d[j]
     elif code == SIGMOID:
         for n in range(lo, hi):
-            d = D[n]
-            a = A[n]
+            d = row(D, n)
+            a = row(A, n)
             for j in range(m):
                 d[j] = d[j] * (a[j] * (one - a[j]))
     elif code == TANH:
         for n in range(lo, hi):
-            d = D[n]
-            a = A[n]
+            d = row(D, n)
+            a = row(A, n)
             for j in range(m):
                 d[j] = d[j] * (one - a[j] * a[j])
 

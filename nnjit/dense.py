@@ -26,7 +26,15 @@ import numpy as np
 from numba import prange
 
 from nnjit._config import jit, jit_parallel
-from nnjit.activations import activate_rows, derivative_rows
+from nnjit._views import row
+from nnjit.activations import (
+    LEAKY_RELU,
+    RELU,
+    activate_rows,
+    derivative_rows,
+    is_piecewise_linear,
+    negative_slope,
+)
 from nnjit.blas import NOTRANS, TRANS, gemm
 
 # A product goes to BLAS from this many samples and this many weights on.
@@ -85,57 +93,76 @@ def block_bounds(rows, blocks, index):
 
 @jit
 def _forward_rows(A, W, b, Z, code, scal, lo, hi):
-    """Rows ``lo:hi`` of ``Z = f(A @ W + b)``."""
+    """Rows ``lo:hi`` of ``Z = f(A @ W + b)``.
+
+    Piecewise-linear activations are applied inside the loops, the others in
+    a pass of their own.
+    """
     k, m = W.shape
+    slope = negative_slope(code, Z)
     if use_blas(A.shape[0], k, m):
         gemm(NOTRANS, NOTRANS, m, hi - lo, k, scal[ONE:], W, m, A[lo:], k, scal[ZERO:], Z[lo:], m)
         for n in range(lo, hi):
-            z = Z[n]
+            z = row(Z, n)
             for j in range(m):
-                z[j] += b[j]
+                v = z[j] + b[j]
+                z[j] = v if v > 0 else slope * v
     elif m >= NARROW:
-        _forward_wide(A, W, b, Z, lo, hi)
+        _forward_wide(A, W, b, Z, slope, lo, hi)
     else:
-        _forward_narrow(A, W, b, Z, lo, hi)
-    activate_rows(Z, lo, hi, code)
+        _forward_narrow(A, W, b, Z, slope, lo, hi)
+    if not is_piecewise_linear(code):
+        activate_rows(Z, lo, hi, code)
 
 
 @jit
-def _forward_wide(A, W, b, Z, lo, hi):
-    """``Z[n] = b + sum_i A[n, i] W[i]``, two rows of ``W`` per pass over ``Z[n]``."""
+def _forward_wide(A, W, b, Z, slope, lo, hi):
+    """``Z[n] = b + sum_i A[n, i] W[i]``, two rows of ``W`` per pass over ``Z[n]``.
+
+    The last pass applies the piecewise-linear activation: a pass of its own
+    over a row just written costs as much as a product pass.
+    """
     k, m = W.shape
-    w0 = W[0]
+    w0 = row(W, 0)
+    last = row(W, k - 1)
     for n in range(lo, hi):
-        z = Z[n]
-        a = A[n]
+        z = row(Z, n)
+        a = row(A, n)
         a0 = a[0]
+        if k == 1:
+            for j in range(m):
+                z[j] = _piecewise(b[j] + a0 * w0[j], slope)
+            continue
         for j in range(m):
             z[j] = b[j] + a0 * w0[j]
-        for i in range(1, k - 1, 2):
-            w1 = W[i]
-            w2 = W[i + 1]
+        for i in range(1, k - 2, 2):
+            w1 = row(W, i)
+            w2 = row(W, i + 1)
             a1 = a[i]
             a2 = a[i + 1]
             for j in range(m):
                 z[j] += a1 * w1[j] + a2 * w2[j]
-        if k % 2 == 0 and k > 1:
-            w1 = W[k - 1]
-            a1 = a[k - 1]
+        if k % 2 == 1:
+            w1 = row(W, k - 2)
+            a1 = a[k - 2]
             for j in range(m):
                 z[j] += a1 * w1[j]
+        a1 = a[k - 1]
+        for j in range(m):
+            z[j] = _piecewise(z[j] + a1 * last[j], slope)
 
 
 @jit
-def _forward_narrow(A, W, b, Z, lo, hi):
+def _forward_narrow(A, W, b, Z, slope, lo, hi):
     """``Z = A @ W + b`` for few outputs: dot products, four rows at a time."""
     k, m = W.shape
     zero = Z.dtype.type(0.0)
     n = lo
     while n + 4 <= hi:
-        a0 = A[n]
-        a1 = A[n + 1]
-        a2 = A[n + 2]
-        a3 = A[n + 3]
+        a0 = row(A, n)
+        a1 = row(A, n + 1)
+        a2 = row(A, n + 2)
+        a3 = row(A, n + 3)
         for j in range(m):
             t0 = t1 = t2 = t3 = zero
             for i in range(k):
@@ -144,18 +171,30 @@ def _forward_narrow(A, W, b, Z, lo, hi):
                 t1 += a1[i] * w
                 t2 += a2[i] * w
                 t3 += a3[i] * w
-            Z[n, j] = b[j] + t0
-            Z[n + 1, j] = b[j] + t1
-            Z[n + 2, j] = b[j] + t2
-            Z[n + 3, j] = b[j] + t3
+            Z[n, j] = _piecewise(b[j] + t0, slope)
+            Z[n + 1, j] = _piecewise(b[j] + t1, slope)
+            Z[n + 2, j] = _piecewise(b[j] + t2, slope)
+            Z[n + 3, j] = _piecewise(b[j] + t3, slope)
         n += 4
     for r in range(n, hi):
-        a = A[r]
+        a = row(A, r)
         for j in range(m):
             total = zero
             for i in range(k):
                 total += a[i] * W[i, j]
-            Z[r, j] = b[j] + total
+            Z[r, j] = _piecewise(b[j] + total, slope)
+
+
+@jit
+def _piecewise(v, slope):
+    """A piecewise-linear activation at ``v``."""
+    return v if v > 0 else slope * v
+
+
+@jit
+def _piecewise_from_output(v, a, slope):
+    """``v`` times a piecewise-linear activation's derivative at output ``a``."""
+    return v if a > 0 else slope * v
 
 
 @jit
@@ -174,33 +213,74 @@ def dense_forward(A, W, b, Z, code, scal):
 
 @jit
 def _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi):
-    """Rows ``lo:hi`` of ``dA = (dZ @ W.T) * f'(A)``."""
+    """Rows ``lo:hi`` of ``dA = (dZ @ W.T) * f'(A)``.
+
+    As in the forward pass, piecewise-linear derivatives are applied inside
+    the loops.
+    """
     k, m = W.shape
+    slope = negative_slope(code, dA)
     if use_blas(dZ.shape[0], k, m):
         gemm(TRANS, NOTRANS, k, hi - lo, m, scal[ONE:], W, m, dZ[lo:], m, scal[ZERO:], dA[lo:], k)
+        if code == RELU or code == LEAKY_RELU:
+            for n in range(lo, hi):
+                _piecewise_derivative(row(dA, n), row(A, n), slope)
     elif m >= NARROW:
-        for n in range(lo, hi):
-            d = dZ[n]
-            out = dA[n]
-            for i in range(k):
-                w = W[i]
-                total = d.dtype.type(0.0)
-                for j in range(m):
-                    total += d[j] * w[j]
-                out[i] = total
+        _input_grad_wide(dZ, W, A, dA, slope, lo, hi)
     else:
-        # Few outputs: a sum of columns of W, each a loop over the inputs.
-        for n in range(lo, hi):
-            d = dZ[n]
-            out = dA[n]
+        _input_grad_narrow(dZ, W, A, dA, slope, lo, hi)
+    if not is_piecewise_linear(code):
+        derivative_rows(dA, A, lo, hi, code)
+
+
+@jit
+def _piecewise_derivative(d, a, slope):
+    for i in range(d.size):
+        d[i] = _piecewise_from_output(d[i], a[i], slope)
+
+
+@jit
+def _input_grad_wide(dZ, W, A, dA, slope, lo, hi):
+    """``dA = dZ @ W.T``: a dot product with a row of ``W`` per input."""
+    k, m = W.shape
+    for n in range(lo, hi):
+        d = row(dZ, n)
+        a = row(A, n)
+        out = row(dA, n)
+        for i in range(k):
+            w = row(W, i)
+            total = d.dtype.type(0.0)
+            for j in range(m):
+                total += d[j] * w[j]
+            out[i] = _piecewise_from_output(total, a[i], slope)
+
+
+@jit
+def _input_grad_narrow(dZ, W, A, dA, slope, lo, hi):
+    """``dA = dZ @ W.T`` for few outputs: a sum of columns of ``W``.
+
+    The last column's pass applies the derivative.
+    """
+    k, m = W.shape
+    for n in range(lo, hi):
+        d = row(dZ, n)
+        a = row(A, n)
+        out = row(dA, n)
+        if m == 1:
             d0 = d[0]
             for i in range(k):
-                out[i] = d0 * W[i, 0]
-            for j in range(1, m):
-                dj = d[j]
-                for i in range(k):
-                    out[i] += dj * W[i, j]
-    derivative_rows(dA, A, lo, hi, code)
+                out[i] = _piecewise_from_output(d0 * W[i, 0], a[i], slope)
+            continue
+        d0 = d[0]
+        for i in range(k):
+            out[i] = d0 * W[i, 0]
+        for j in range(1, m - 1):
+            dj = d[j]
+            for i in range(k):
+                out[i] += dj * W[i, j]
+        dj = d[m - 1]
+        for i in range(k):
+            out[i] = _piecewise_from_output(out[i] + dj * W[i, m - 1], a[i], slope)
 
 
 @jit
@@ -232,7 +312,7 @@ def _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi):
         return
     c_scale = scal[beta]
     for i in range(lo, hi):
-        c = C[i]
+        c = row(C, i)
         if c_scale == 0:
             for j in range(m):
                 c[j] = 0
@@ -251,23 +331,23 @@ def _outer_wide(A, dZ, C, alpha, lo, hi):
     B = A.shape[0]
     m = dZ.shape[1]
     for i in range(lo, hi):
-        c = C[i]
+        c = row(C, i)
         n = 0
         while n + 4 <= B:
             a0 = alpha * A[n, i]
             a1 = alpha * A[n + 1, i]
             a2 = alpha * A[n + 2, i]
             a3 = alpha * A[n + 3, i]
-            d0 = dZ[n]
-            d1 = dZ[n + 1]
-            d2 = dZ[n + 2]
-            d3 = dZ[n + 3]
+            d0 = row(dZ, n)
+            d1 = row(dZ, n + 1)
+            d2 = row(dZ, n + 2)
+            d3 = row(dZ, n + 3)
             for j in range(m):
                 c[j] += (a0 * d0[j] + a1 * d1[j]) + (a2 * d2[j] + a3 * d3[j])
             n += 4
         for r in range(n, B):
             ar = alpha * A[r, i]
-            d = dZ[r]
+            d = row(dZ, r)
             for j in range(m):
                 c[j] += ar * d[j]
 
@@ -284,16 +364,16 @@ def _outer_narrow(A, dZ, C, alpha, lo, hi):
             d1 = alpha * dZ[n + 1, j]
             d2 = alpha * dZ[n + 2, j]
             d3 = alpha * dZ[n + 3, j]
-            a0 = A[n]
-            a1 = A[n + 1]
-            a2 = A[n + 2]
-            a3 = A[n + 3]
+            a0 = row(A, n)
+            a1 = row(A, n + 1)
+            a2 = row(A, n + 2)
+            a3 = row(A, n + 3)
             for i in range(lo, hi):
                 C[i, j] += (a0[i] * d0 + a1[i] * d1) + (a2[i] * d2 + a3[i] * d3)
             n += 4
         for r in range(n, B):
             dr = alpha * dZ[r, j]
-            a = A[r]
+            a = row(A, r)
             for i in range(lo, hi):
                 C[i, j] += a[i] * dr
 
@@ -347,15 +427,15 @@ def column_sums(D, out):
         out[j] = 0
     n = 0
     while n + 4 <= B:
-        d0 = D[n]
-        d1 = D[n + 1]
-        d2 = D[n + 2]
-        d3 = D[n + 3]
+        d0 = row(D, n)
+        d1 = row(D, n + 1)
+        d2 = row(D, n + 2)
+        d3 = row(D, n + 3)
         for j in range(m):
             out[j] += (d0[j] + d1[j]) + (d2[j] + d3[j])
         n += 4
     for r in range(n, B):
-        d = D[r]
+        d = row(D, r)
         for j in range(m):
             out[j] += d[j]
 

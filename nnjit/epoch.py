@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit._config import jit
-from nnjit._views import copy_matrix, copy_vector, view2d
+from nnjit._views import borrow, copy_matrix, copy_vector, row, view2d
 from nnjit.layout import ACTIVATION
-from nnjit.losses import output_delta
+from nnjit.losses import MSE, output_delta
 from nnjit.propagation import backward, forward, weight_penalty
 from nnjit.sgd import SGDConfig
 
@@ -40,8 +40,8 @@ def _gather(X, Y, order, lo, hi, work, sequential):
     Yb = work.targets[:B]
     for n in range(B):
         src = order[lo + n]
-        copy_vector(Xb[n], X[src])
-        copy_vector(Yb[n], Y[src])
+        copy_vector(row(Xb, n), row(X, src))
+        copy_vector(row(Yb, n), row(Y, src))
     return Xb, Yb
 
 
@@ -76,6 +76,7 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size):
         False if a batch loss was NaN or infinite; the epoch stopped before
         that batch's update.
     """
+    model, data, optimizer, work = borrow((model, data, optimizer, work))
     params, table, loss_code = model
     X, Y, order = data
     N = order.size
@@ -87,7 +88,7 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size):
         lo = batch * batch_size
         hi = min(lo + batch_size, N)
         Xb, Yb = _gather(X, Y, order, lo, hi, work, sequential)
-        forward(params, table, Xb, work)
+        forward(params, table, Xb, work, loss_code != MSE)
         loss = backward(params, table, loss_code, Xb, Yb, work, optimizer, np.bool_(True))
         if not np.isfinite(loss):
             return loss_sum, correct, seen, False
@@ -136,6 +137,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         less than ``len(lrs)``, the next epoch diverged and ``params`` are back
         where that epoch started.
     """
+    model, data, optimizer, work, stats, kept = borrow((model, data, optimizer, work, stats, kept))
     params = model[0]
     X, Y, orders = data
     cfg, velocity, grad = optimizer
@@ -164,8 +166,9 @@ def loss_and_grad(model, X, Y, optimizer, work):
 
     ``optimizer`` is ``(cfg, velocity, grad)``; only ``cfg.l2`` is used.
     """
+    model, X, Y, optimizer, work = borrow((model, X, Y, optimizer, work))
     params, table, loss_code = model
-    forward(params, table, X, work)
+    forward(params, table, X, work, loss_code != MSE)
     loss = backward(params, table, loss_code, X, Y, work, optimizer, np.bool_(False))
     return loss + weight_penalty(params, table, optimizer[0].l2)
 
@@ -173,15 +176,17 @@ def loss_and_grad(model, X, Y, optimizer, work):
 @jit
 def predict_chunks(params, table, X, out, work):
     """Output activations of every row of ``X`` into ``out``, a chunk at a time."""
+    params, table, X, out, work = borrow((params, table, X, out, work))
     rows = work.inputs.shape[0]
     for lo in range(0, X.shape[0], rows):
         hi = min(lo + rows, X.shape[0])
-        copy_matrix(out[lo:hi], forward(params, table, X[lo:hi], work))
+        copy_matrix(out[lo:hi], forward(params, table, X[lo:hi], work, False))
 
 
 @jit
 def data_loss(model, X, Y, work):
     """Mean data loss over every row of ``X``, a chunk at a time (no L2)."""
+    model, X, Y, work = borrow((model, X, Y, work))
     params, table, loss_code = model
     L = table.shape[0]
     rows = work.inputs.shape[0]
@@ -189,7 +194,7 @@ def data_loss(model, X, Y, work):
     for lo in range(0, X.shape[0], rows):
         hi = min(lo + rows, X.shape[0])
         Xb, Yb = X[lo:hi], Y[lo:hi]
-        A_out = forward(params, table, Xb, work)
+        A_out = forward(params, table, Xb, work, loss_code != MSE)
         B, m = A_out.shape
         Z = view2d(work.logits, 0, B, m)
         dZ = view2d(work.delta, 0, B, m)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit._config import jit
+from nnjit._views import row
 from nnjit.activations import SOFTMAX, derivative_rows
 
 MSE = 0
@@ -36,9 +37,9 @@ def _mse_rows(A, Y, dZ, out_code, scale, row_loss):
     B, m = A.shape
     two_scale = dZ.dtype.type(2.0) * scale
     for n in range(B):
-        a = A[n]
-        y = Y[n]
-        dz = dZ[n]
+        a = row(A, n)
+        y = row(Y, n)
+        dz = row(dZ, n)
         loss = 0.0
         for k in range(m):
             diff = a[k] - y[k]
@@ -48,8 +49,8 @@ def _mse_rows(A, Y, dZ, out_code, scale, row_loss):
     if out_code == SOFTMAX:
         # Softmax Jacobian: dz_k = a_k (g_k - sum_j g_j a_j).
         for n in range(B):
-            a = A[n]
-            dz = dZ[n]
+            a = row(A, n)
+            dz = row(dZ, n)
             inner = dz.dtype.type(0.0)
             for k in range(m):
                 inner += dz[k] * a[k]
@@ -138,11 +139,12 @@ def output_delta(loss_code, out_code, Z, A, Y, dZ, row_loss, row_correct):
             row_correct[n] = 0
     else:
         for n in range(B):
+            z, a, y, dz = row(Z, n), row(A, n), row(Y, n), row(dZ, n)
             if out_code == SOFTMAX:
-                row_loss[n] = _softmax_cross_entropy_row(Z[n], A[n], Y[n], dZ[n], scale)
+                row_loss[n] = _softmax_cross_entropy_row(z, a, y, dz, scale)
             else:
-                row_loss[n] = _sigmoid_cross_entropy_row(Z[n], A[n], Y[n], dZ[n], scale)
-            row_correct[n] = _row_correct(A[n], Y[n], out_code)
+                row_loss[n] = _sigmoid_cross_entropy_row(z, a, y, dz, scale)
+            row_correct[n] = _row_correct(a, y, out_code)
     total = 0.0
     for n in range(B):
         total += row_loss[n]

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnjit._config import jit
-from nnjit._views import copy_matrix, view2d
+from nnjit._views import copy_matrix, segment, view2d
 from nnjit.activations import IDENTITY, activate
 from nnjit.dense import (
     DECAY,
@@ -66,7 +66,7 @@ def layer_params(params, table, layer):
     w_off = table[layer, W_OFFSET]
     b_off = table[layer, B_OFFSET]
     W = view2d(params, w_off, n_in, n_out)
-    return W, params[b_off : b_off + n_out]
+    return W, segment(params, b_off, n_out)
 
 
 @jit
@@ -78,10 +78,12 @@ def layer_output(work, table, layer, B):
 
 
 @jit
-def forward(params, table, X, work):
+def forward(params, table, X, work, logits):
     """Forward pass of the batch ``X`` (B, n_in); returns the output view (B, n_out).
 
-    The output layer also keeps its logits in ``work.logits`` for the losses.
+    With ``logits`` true the output layer also keeps its ``Z`` in
+    ``work.logits``, which the cross-entropies need; the mean squared error
+    and predictions do not.
     """
     B = X.shape[0]
     L = table.shape[0]
@@ -89,13 +91,14 @@ def forward(params, table, X, work):
     for layer in range(L):
         W, b = layer_params(params, table, layer)
         out = layer_output(work, table, layer, B)
-        if layer < L - 1:
-            dense_forward(A, W, b, out, table[layer, ACTIVATION], work.scal)
-        else:
+        code = table[layer, ACTIVATION]
+        if layer == L - 1 and logits:
             Z = view2d(work.logits, 0, B, W.shape[1])
             dense_forward(A, W, b, Z, np.int64(IDENTITY), work.scal)
             copy_matrix(out, Z)
-            activate(out, table[layer, ACTIVATION])
+            activate(out, code)
+        else:
+            dense_forward(A, W, b, out, code, work.scal)
         A = out
     return A
 
@@ -103,6 +106,8 @@ def forward(params, table, X, work):
 @jit
 def backward(params, table, loss_code, X, Y, work, optimizer, step):
     """Back-propagate the batch after :func:`forward`; returns its mean data loss.
+
+    The forward pass must have kept the logits unless ``loss_code`` is MSE.
 
     ``optimizer`` is ``(cfg, velocity, grad)``.  With ``step=False`` the flat
     gradient of the mean loss plus ``(cfg.l2/2) sum ||W||^2`` is written to
