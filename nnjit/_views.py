@@ -24,7 +24,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from nnjit._config import jit
+from nnjit._config import inline, jit
 
 
 @intrinsic
@@ -120,7 +120,7 @@ def borrow(typingctx, value):
     return value(value), codegen
 
 
-@jit
+@inline
 def segment(flat, start, size):
     """Borrowed view of ``flat[start : start + size]``; the bounds are not checked."""
     return row(view2d(flat, start, 1, size), 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnjit._config import jit
+from nnjit._config import inline, jit
 from nnjit._views import row
 
 IDENTITY = 0
@@ -35,13 +35,13 @@ HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "softmax")
 OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS)
 
 
-@jit
+@inline
 def is_piecewise_linear(code):
     """Identity, ReLU and leaky ReLU: ``v if v > 0 else slope * v``, see :func:`negative_slope`."""
     return code == IDENTITY or code == RELU or code == LEAKY_RELU
 
 
-@jit
+@inline
 def negative_slope(code, Z):
     """Slope below 0 of a piecewise-linear activation, in the dtype of ``Z``; 1 otherwise.
 
@@ -149,4 +149,4 @@ def derivative_rows(D, A, lo, hi, code):
 @jit
 def activate(Z, code):
     """``Z <- f(Z)`` row by row, in place."""
-    activate_rows(Z, 0, Z.shape[0], code)
+    activate_rows(Z, np.int64(0), Z.shape[0], code)

@@ -25,7 +25,7 @@ import os
 import numpy as np
 from numba import prange
 
-from nnjit._config import jit, jit_parallel
+from nnjit._config import inline, jit, jit_parallel
 from nnjit._views import row
 from nnjit.activations import (
     LEAKY_RELU,
@@ -69,12 +69,12 @@ ONE, ZERO, MINUS_LR, DECAY = 0, 1, 2, 3
 N_SCALARS = 4
 
 
-@jit
+@inline
 def use_blas(rows, n_in, n_out):
     return rows >= BLAS_MIN_ROWS and n_in * n_out >= BLAS_MIN_WEIGHTS
 
 
-@jit
+@inline
 def n_blocks(rows, work):
     """How many parallel row blocks: 1 for small work, else fixed by ``rows``."""
     if work < PARALLEL_MIN_WORK:
@@ -82,7 +82,7 @@ def n_blocks(rows, work):
     return max(1, min(MAX_BLOCKS, rows // MIN_BLOCK_ROWS))
 
 
-@jit
+@inline
 def block_bounds(rows, blocks, index):
     size = (rows + blocks - 1) // blocks
     return min(index * size, rows), min((index + 1) * size, rows)
@@ -185,19 +185,19 @@ def _forward_narrow(A, W, b, Z, slope, lo, hi):
             Z[r, j] = _piecewise(b[j] + total, slope)
 
 
-@jit
+@inline
 def _piecewise(v, slope):
     """A piecewise-linear activation at ``v``."""
     return v if v > 0 else slope * v
 
 
-@jit
+@inline
 def _piecewise_from_output(v, a, slope):
     """``v`` times a piecewise-linear activation's derivative at output ``a``."""
     return v if a > 0 else slope * v
 
 
-@jit
+@inline
 def dense_forward(A, W, b, Z, code, scal):
     """``Z <- f(A @ W + b)`` with activation ``code``; ``Z`` may not alias ``A``."""
     rows = A.shape[0]
@@ -205,7 +205,7 @@ def dense_forward(A, W, b, Z, code, scal):
     if blocks > 1:
         _parallel_blocks(np.int64(FORWARD), (A, W, Z, Z), b, code, scal, _no_slots(), blocks)
     else:
-        _forward_rows(A, W, b, Z, code, scal, 0, rows)
+        _forward_rows(A, W, b, Z, code, scal, np.int64(0), rows)
 
 
 # -- input gradient ------------------------------------------------------------
@@ -283,7 +283,7 @@ def _input_grad_narrow(dZ, W, A, dA, slope, lo, hi):
             out[i] = _piecewise_from_output(out[i] + dj * W[i, m - 1], a[i], slope)
 
 
-@jit
+@inline
 def dense_input_grad(dZ, W, A, dA, code, scal):
     """``dA <- (dZ @ W.T) * f'(A)``, with ``f'`` written from the output ``A``."""
     rows = dZ.shape[0]
@@ -293,7 +293,7 @@ def dense_input_grad(dZ, W, A, dA, code, scal):
             np.int64(INPUT_GRAD), (dZ, W, dA, A), scal, code, scal, _no_slots(), blocks
         )
     else:
-        _input_grad_rows(dZ, W, A, dA, code, scal, 0, rows)
+        _input_grad_rows(dZ, W, A, dA, code, scal, np.int64(0), rows)
 
 
 # -- weight gradient -----------------------------------------------------------
@@ -378,7 +378,7 @@ def _outer_narrow(A, dZ, C, alpha, lo, hi):
                 C[i, j] += a[i] * dr
 
 
-@jit
+@inline
 def dense_outer(A, dZ, C, scal, alpha, beta):
     """``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``, in row blocks of ``C``.
 
@@ -392,7 +392,7 @@ def dense_outer(A, dZ, C, scal, alpha, beta):
             np.int64(OUTER), (A, dZ, C, C), scal, np.int64(0), scal, (alpha, beta), blocks
         )
     else:
-        _outer_rows(A, dZ, C, scal, alpha, beta, 0, k)
+        _outer_rows(A, dZ, C, scal, alpha, beta, np.int64(0), k)
 
 
 @jit_parallel
@@ -414,7 +414,7 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
             _outer_rows(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
 
 
-@jit
+@inline
 def _no_slots():
     return np.int64(ZERO), np.int64(ZERO)
 

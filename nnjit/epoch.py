@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnjit._config import jit
+from nnjit._config import inline, jit
 from nnjit._views import borrow, copy_matrix, copy_vector, row, view2d
 from nnjit.layout import ACTIVATION
 from nnjit.losses import MSE, output_delta
@@ -17,7 +17,7 @@ from nnjit.propagation import backward, forward, weight_penalty
 from nnjit.sgd import SGDConfig
 
 
-@jit
+@inline
 def is_sequential(order):
     """Whether ``order`` is ``0, 1, 2, ...``: the batches are then slices of the data."""
     for n in range(order.size):
@@ -26,7 +26,7 @@ def is_sequential(order):
     return True
 
 
-@jit
+@inline
 def _gather(X, Y, order, lo, hi, work, sequential):
     """The batch ``order[lo:hi]`` of ``X`` and ``Y``.
 
@@ -100,7 +100,7 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size):
     return loss_sum, correct, seen, True
 
 
-@jit
+@inline
 def all_finite(values):
     """``np.isfinite(values).all()`` without the temporary array."""
     for i in range(values.size):
@@ -148,7 +148,13 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         order = orders[e] if orders.shape[0] > 1 else orders[0]
         epoch_cfg = SGDConfig(lrs[e], cfg.momentum, cfg.nesterov, cfg.l2)
         loss_sum, correct, seen, finite = train_batches(
-            model, (X, Y, order), (epoch_cfg, velocity, grad), work, 0, n_batches, batch_size
+            model,
+            (X, Y, order),
+            (epoch_cfg, velocity, grad),
+            work,
+            np.int64(0),
+            n_batches,
+            batch_size,
         )
         stats[e, 0] = loss_sum
         stats[e, 1] = correct

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnjit._config import jit
+from nnjit._config import inline, jit
 from nnjit._views import row
 from nnjit.activations import SOFTMAX, derivative_rows
 
@@ -20,7 +20,7 @@ LOSSES = {"mse": MSE, "cross_entropy": CROSS_ENTROPY}
 LOSS_NAMES = {code: name for name, code in LOSSES.items()}
 
 
-@jit
+@inline
 def _binary_cross_entropy(z, y):
     """``softplus(z) - y z``, grouped so that a confident right answer is not cancelled.
 
@@ -57,7 +57,7 @@ def _mse_rows(A, Y, dZ, out_code, scale, row_loss):
             for k in range(m):
                 dz[k] = a[k] * (dz[k] - inner)
     else:
-        derivative_rows(dZ, A, 0, B, out_code)
+        derivative_rows(dZ, A, np.int64(0), B, out_code)
 
 
 @jit

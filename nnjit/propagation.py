@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnjit._config import jit
+from nnjit._config import inline, jit
 from nnjit._views import copy_matrix, segment, view2d
 from nnjit.activations import IDENTITY, activate
 from nnjit.dense import (
@@ -58,7 +58,7 @@ def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Worksp
     )
 
 
-@jit
+@inline
 def layer_params(params, table, layer):
     """Views ``W`` (n_in, n_out) and ``b`` (n_out,) of one layer in a flat vector."""
     n_in = table[layer, N_IN]
@@ -69,7 +69,7 @@ def layer_params(params, table, layer):
     return W, segment(params, b_off, n_out)
 
 
-@jit
+@inline
 def layer_output(work, table, layer, B):
     """View (B, n_out) of one layer's output for a batch of ``B`` samples."""
     n_out = table[layer, N_OUT]
@@ -77,7 +77,7 @@ def layer_output(work, table, layer, B):
     return view2d(work.acts, start, B, n_out)
 
 
-@jit
+@inline
 def forward(params, table, X, work, logits):
     """Forward pass of the batch ``X`` (B, n_in); returns the output view (B, n_out).
 
@@ -103,7 +103,7 @@ def forward(params, table, X, work, logits):
     return A
 
 
-@jit
+@inline
 def backward(params, table, loss_code, X, Y, work, optimizer, step):
     """Back-propagate the batch after :func:`forward`; returns its mean data loss.
 
