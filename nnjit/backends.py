@@ -54,15 +54,16 @@ class NumbaBackend:
 
     def output(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], self.layout.sizes[-1]), dtype=self.dtype)
-        work = self._workspace(min(X.shape[0], CHUNK_ROWS))
-        with self._blas_pinned(work.inputs.shape[0]):
-            epoch.predict_chunks(params, self.layout.table, X, out, work)
+        self._evaluate(params, X, out[:0], out)
         return out
 
-    def loss(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float) -> float:
+    def _evaluate(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, out: np.ndarray) -> float:
         work = self._workspace(min(X.shape[0], CHUNK_ROWS))
         with self._blas_pinned(work.inputs.shape[0]):
-            data = epoch.data_loss(self._model(params), X, Y, work)
+            return epoch.evaluate(self._model(params), X, Y, out, work)
+
+    def loss(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float) -> float:
+        data = self._evaluate(params, X, Y, Y[:0])
         if l2:
             data += weight_penalty(params, self.layout.table, self.dtype.type(l2))
         return float(data)
@@ -74,9 +75,13 @@ class NumbaBackend:
         work = self._workspace(X.shape[0])
         dt = self.dtype.type
         optimizer = (SGDConfig(dt(0), dt(0), False, dt(l2)), grad, grad)
-        with self._blas_pinned(X.shape[0]):
-            loss = epoch.loss_and_grad(self._model(params), X, Y, optimizer, work)
-        return float(loss), grad
+        N = X.shape[0]
+        with self._blas_pinned(N):
+            loss_sum, *_ = epoch.train_batches(
+                self._model(params), (X, Y, np.arange(N)), optimizer, work, 0, 1, N, False
+            )
+        penalty = weight_penalty(params, self.layout.table, dt(l2)) if l2 else 0.0
+        return float(loss_sum / N + penalty), grad
 
     def session(self) -> contextlib.AbstractContextManager:
         """Context for a run of calls: BLAS pinned to one thread."""
@@ -118,7 +123,7 @@ class NumbaBackend:
         first, stop, batch_size = batches
         optimizer = (cfg, state["velocity"], state["grad"])
         loss_sum, correct, seen, finite = epoch.train_batches(
-            self._model(params), data, optimizer, state["work"], first, stop, batch_size
+            self._model(params), data, optimizer, state["work"], first, stop, batch_size, True
         )
         return float(loss_sum), int(correct), int(seen), bool(finite)
 

@@ -1,8 +1,10 @@
-"""Compiled training epoch and full-data entry points of the ``numba`` backend.
+"""The compiled entry points of the ``numba`` backend.
 
-:func:`train_epoch` runs a range of mini-batches (a whole epoch, or a slice
-of one when a progress bar is shown) without returning to Python: gather the
-batch, forward, backward, SGD step.
+:func:`train_epochs` runs whole epochs and :func:`train_batches` a range of
+mini-batches (a slice of an epoch when a progress bar is shown, or one
+full-batch gradient) without returning to Python: gather the batch, forward,
+backward, SGD step.  :func:`evaluate` gives outputs and losses.  Every entry
+point compiles the whole network's code again, so there are as few as can be.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ def _gather(X, Y, order, lo, hi, work, sequential):
 
 
 @jit
-def train_batches(model, data, optimizer, work, first, stop, batch_size):
-    """Mini-batches ``first .. stop - 1`` of one epoch.
+def train_batches(model, data, optimizer, work, first, stop, batch_size, step):
+    """Mini-batches ``first .. stop - 1`` of one epoch, or one full-batch gradient.
 
     Parameters
     ----------
@@ -63,11 +65,17 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size):
     first, stop, batch_size : int
         The batch range; batch ``i`` holds samples ``order[i*bs : (i+1)*bs]``
         (the last one may be smaller).
+    step : bool
+        Take the SGD step of every batch.  If false, the gradient of the mean
+        loss plus ``(cfg.l2/2) sum ||W||^2`` over the last batch is left in
+        ``grad`` and the parameters stay as they are: with one batch of every
+        sample, this is the full-batch gradient.
 
     Returns
     -------
     loss_sum : float
-        Sum over the samples seen of their data loss, before each step.
+        Sum over the samples of their data loss, before each step; it includes
+        the batch whose loss was not finite, if there is one.
     correct : int
         Samples predicted right before each step (classifiers).
     seen : int
@@ -89,11 +97,11 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size):
         hi = min(lo + batch_size, N)
         Xb, Yb = _gather(X, Y, order, lo, hi, work, sequential)
         forward(params, table, Xb, work, loss_code != MSE)
-        loss = backward(params, table, loss_code, Xb, Yb, work, optimizer, np.bool_(True))
-        if not np.isfinite(loss):
-            return loss_sum, correct, seen, False
+        loss = backward(params, table, loss_code, Xb, Yb, work, optimizer, step)
         B = hi - lo
         loss_sum += loss * B
+        if not np.isfinite(loss):
+            return loss_sum, correct, seen, False
         for n in range(B):
             correct += work.row_correct[n]
         seen += B
@@ -155,6 +163,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
             np.int64(0),
             n_batches,
             batch_size,
+            np.bool_(True),
         )
         stats[e, 0] = loss_sum
         stats[e, 1] = correct
@@ -167,45 +176,30 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
 
 
 @jit
-def loss_and_grad(model, X, Y, optimizer, work):
-    """Full-batch loss (data + L2) and its flat gradient, written to ``optimizer[2]``.
+def evaluate(model, X, Y, out, work):
+    """Outputs and mean data loss (no L2) over every row of ``X``, a chunk at a time.
 
-    ``optimizer`` is ``(cfg, velocity, grad)``; only ``cfg.l2`` is used.
+    The outputs are written to ``out`` if it has a row per sample, and the
+    loss is taken against ``Y`` if it has a row per sample (else it is 0).
     """
-    model, X, Y, optimizer, work = borrow((model, X, Y, optimizer, work))
-    params, table, loss_code = model
-    forward(params, table, X, work, loss_code != MSE)
-    loss = backward(params, table, loss_code, X, Y, work, optimizer, np.bool_(False))
-    return loss + weight_penalty(params, table, optimizer[0].l2)
-
-
-@jit
-def predict_chunks(params, table, X, out, work):
-    """Output activations of every row of ``X`` into ``out``, a chunk at a time."""
-    params, table, X, out, work = borrow((params, table, X, out, work))
-    rows = work.inputs.shape[0]
-    for lo in range(0, X.shape[0], rows):
-        hi = min(lo + rows, X.shape[0])
-        copy_matrix(out[lo:hi], forward(params, table, X[lo:hi], work, False))
-
-
-@jit
-def data_loss(model, X, Y, work):
-    """Mean data loss over every row of ``X``, a chunk at a time (no L2)."""
-    model, X, Y, work = borrow((model, X, Y, work))
+    model, X, Y, out, work = borrow((model, X, Y, out, work))
     params, table, loss_code = model
     L = table.shape[0]
+    N = X.shape[0]
     rows = work.inputs.shape[0]
     total = 0.0
-    for lo in range(0, X.shape[0], rows):
-        hi = min(lo + rows, X.shape[0])
-        Xb, Yb = X[lo:hi], Y[lo:hi]
-        A_out = forward(params, table, Xb, work, loss_code != MSE)
-        B, m = A_out.shape
-        Z = view2d(work.logits, 0, B, m)
-        dZ = view2d(work.delta, 0, B, m)
-        batch_mean = output_delta(
-            loss_code, table[L - 1, ACTIVATION], Z, A_out, Yb, dZ, work.row_loss, work.row_correct
-        )
-        total += batch_mean * B
-    return total / X.shape[0]
+    for lo in range(0, N, rows):
+        hi = min(lo + rows, N)
+        A_out = forward(params, table, X[lo:hi], work, loss_code != MSE)
+        if out.shape[0] == N:
+            copy_matrix(out[lo:hi], A_out)
+        if Y.shape[0] == N:
+            B, m = A_out.shape
+            Z = view2d(work.logits, 0, B, m)
+            dZ = view2d(work.delta, 0, B, m)
+            batch_mean = output_delta(
+                loss_code, table[L - 1, ACTIVATION], Z, A_out, Y[lo:hi], dZ,
+                work.row_loss, work.row_correct,
+            )  # fmt: skip
+            total += batch_mean * B
+    return total / max(N, 1)
