@@ -72,16 +72,14 @@ class NumbaBackend:
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float
     ) -> tuple[float, np.ndarray]:
         grad = np.empty_like(params)
-        work = self._workspace(X.shape[0])
         dt = self.dtype.type
-        optimizer = (SGDConfig(dt(0), dt(0), False, dt(l2)), grad, grad)
         N = X.shape[0]
+        # One epoch of one batch of every sample, with no step.
+        cfg = SGDConfig(dt(0), dt(0), False, dt(l2))
+        state = {"velocity": grad, "grad": grad, "kept": params.copy(), "work": self._workspace(N)}
         with self._blas_pinned(N):
-            loss_sum, *_ = epoch.train_batches(
-                self._model(params), (X, Y, np.arange(N)), optimizer, work, 0, 1, N, False
-            )
-        penalty = weight_penalty(params, self.layout.table, dt(l2)) if l2 else 0.0
-        return float(loss_sum / N + penalty), grad
+            _, stats = self._train(params, state, (X, Y, np.arange(N)[None]), cfg, (0, 1), N, False)
+        return float(stats[0, 0] / N + stats[0, 3]), grad
 
     def session(self) -> contextlib.AbstractContextManager:
         """Context for a run of calls: BLAS pinned to one thread."""
@@ -104,12 +102,9 @@ class NumbaBackend:
         cfg: SGDConfig,
     ) -> tuple[int, np.ndarray]:
         """Whole epochs in one compiled call; see :func:`nnjit.epoch.train_epochs`."""
-        stats = np.zeros((schedule[0].size, 4))
-        optimizer = (cfg, state["velocity"], state["grad"])
-        done = epoch.train_epochs(
-            self._model(params), data, optimizer, state["work"], schedule, stats, state["kept"]
-        )
-        return int(done), stats
+        lrs, batch_size = schedule
+        n_batches = -(-data[0].shape[0] // batch_size)
+        return self._train(params, state, data, cfg, (0, n_batches), batch_size, True, lrs)
 
     def run_batches(
         self,
@@ -119,13 +114,34 @@ class NumbaBackend:
         batches: tuple[int, int, int],
         cfg: SGDConfig,
     ) -> tuple[float, int, int, bool]:
-        """Mini-batches ``first .. stop - 1`` in one compiled call."""
+        """Mini-batches ``first .. stop - 1`` of one epoch in one compiled call."""
         first, stop, batch_size = batches
-        optimizer = (cfg, state["velocity"], state["grad"])
-        loss_sum, correct, seen, finite = epoch.train_batches(
-            self._model(params), data, optimizer, state["work"], first, stop, batch_size, True
+        X, Y, order = data
+        done, stats = self._train(
+            params, state, (X, Y, order[None]), cfg, (first, stop), batch_size
         )
-        return float(loss_sum), int(correct), int(seen), bool(finite)
+        return float(stats[0, 0]), int(stats[0, 1]), int(stats[0, 2]), done == 1
+
+    def _train(
+        self,
+        params: np.ndarray,
+        state: dict,
+        data: tuple[np.ndarray, np.ndarray, np.ndarray],
+        cfg: SGDConfig,
+        batches: tuple[int, int],
+        batch_size: int,
+        step: bool = True,
+        lrs: np.ndarray | None = None,
+    ) -> tuple[int, np.ndarray]:
+        if lrs is None:
+            lrs = np.array([cfg.lr], dtype=self.dtype)
+        stats = np.zeros((lrs.size, 4))
+        optimizer = (cfg, state["velocity"], state["grad"])
+        schedule = (lrs, batch_size, batches, step)
+        done = epoch.train_epochs(
+            self._model(params), data, optimizer, state["work"], schedule, stats, state["kept"]
+        )
+        return int(done), stats
 
 
 BACKENDS = {"numba": NumbaBackend, "numpy": NumpyBackend}

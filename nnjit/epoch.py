@@ -1,10 +1,10 @@
-"""The compiled entry points of the ``numba`` backend.
+"""The two compiled entry points of the ``numba`` backend.
 
-:func:`train_epochs` runs whole epochs and :func:`train_batches` a range of
-mini-batches (a slice of an epoch when a progress bar is shown, or one
-full-batch gradient) without returning to Python: gather the batch, forward,
-backward, SGD step.  :func:`evaluate` gives outputs and losses.  Every entry
-point compiles the whole network's code again, so there are as few as can be.
+:func:`train_epochs` trains without returning to Python: whole epochs, a
+slice of one when a progress bar is shown, or a full-batch gradient.  Each
+mini-batch is gathered, passed forward and backward, and stepped.
+:func:`evaluate` gives outputs and losses.  Every entry point compiles the
+whole network's code again, so there are as few as can be.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _gather(X, Y, order, lo, hi, work, sequential):
     return Xb, Yb
 
 
-@jit
+@inline
 def train_batches(model, data, optimizer, work, first, stop, batch_size, step):
     """Mini-batches ``first .. stop - 1`` of one epoch, or one full-batch gradient.
 
@@ -84,7 +84,6 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size, step):
         False if a batch loss was NaN or infinite; the epoch stopped before
         that batch's update.
     """
-    model, data, optimizer, work = borrow((model, data, optimizer, work))
     params, table, loss_code = model
     X, Y, order = data
     N = order.size
@@ -119,7 +118,7 @@ def all_finite(values):
 
 @jit
 def train_epochs(model, data, optimizer, work, schedule, stats, kept):
-    """Whole epochs in one compiled call.
+    """Epochs, or slices of one, in one compiled call: the training entry point.
 
     Parameters
     ----------
@@ -131,7 +130,11 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
     optimizer : tuple
         ``(cfg, velocity, grad)``; ``cfg.lr`` is replaced by each epoch's rate.
     schedule : tuple
-        ``(lrs, batch_size)``: the learning rate of every epoch.
+        ``(lrs, batch_size, batches, step)``: the learning rate of every
+        epoch; the batch size; the range ``(first, stop)`` of batches each
+        epoch runs, all of them or a slice when a progress bar is shown; and
+        whether to take SGD steps.  Without steps, one epoch of one batch of
+        every sample leaves the full-batch gradient in ``grad``.
     stats : ndarray of float64, shape (n_epochs, 4)
         Written: each epoch's loss sum, correct predictions and samples, and
         the L2 term ``(l2/2) sum ||W||^2`` at its end.
@@ -149,8 +152,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
     params = model[0]
     X, Y, orders = data
     cfg, velocity, grad = optimizer
-    lrs, batch_size = schedule
-    n_batches = (X.shape[0] + batch_size - 1) // batch_size
+    lrs, batch_size, batches, step = schedule
     for e in range(lrs.size):
         copy_vector(kept, params)
         order = orders[e] if orders.shape[0] > 1 else orders[0]
@@ -160,10 +162,10 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
             (X, Y, order),
             (epoch_cfg, velocity, grad),
             work,
-            np.int64(0),
-            n_batches,
+            batches[0],
+            batches[1],
             batch_size,
-            np.bool_(True),
+            step,
         )
         stats[e, 0] = loss_sum
         stats[e, 1] = correct
