@@ -18,6 +18,10 @@ the options live in one place.
   ``fit`` by about a third.
 * Integer constants passed to a compiled function are written ``np.int64(0)``,
   not ``0``: numba compiles a separate version for a literal argument.
+* ``error_model="numpy"``: a division by zero gives inf or NaN, as in NumPy,
+  instead of raising.  The test for zero that raising needs kept every loop
+  with a division (the sigmoid, the softmax) from vectorising; the
+  divergence guard catches the inf and NaN.
 * A kernel that uses ``prange`` gets a function of its own compiled with
   ``parallel=True``: numba's cache key ignores the ``parallel`` option, so the
   same function must never be compiled both ways.
@@ -35,8 +39,10 @@ from numba import njit
 
 FASTMATH = set({"nsz", "arcp", "contract", "reassoc"})
 
-jit = njit(cache=True, fastmath=FASTMATH, nogil=True)
-inline = njit(inline="always", fastmath=FASTMATH, nogil=True)
-jit_parallel = njit(cache=True, fastmath=FASTMATH, nogil=True, parallel=True)
+OPTIONS = {"fastmath": FASTMATH, "error_model": "numpy", "nogil": True}
+
+jit = njit(cache=True, **OPTIONS)
+inline = njit(inline="always", **OPTIONS)
+jit_parallel = njit(cache=True, parallel=True, **OPTIONS)
 
 numba.get_num_threads()  # starts the thread pool; see the note above

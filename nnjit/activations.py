@@ -12,6 +12,7 @@ import numpy as np
 
 from nnjit._config import inline, jit
 from nnjit._views import row
+from nnjit.exponential import exp_nonpositive
 
 IDENTITY = 0
 RELU = 1
@@ -84,12 +85,11 @@ def activate_rows(Z, lo, hi, code):
         for n in range(lo, hi):
             z = row(Z, n)
             for j in range(m):
-                # Split on the sign so that exp never overflows.
-                if z[j] >= 0:
-                    z[j] = one / (one + np.exp(-z[j]))
-                else:
-                    e = np.exp(z[j])
-                    z[j] = e / (one + e)
+                # From exp(-|v|), which never overflows: 1 / (1 + e) or e / (1 + e).
+                v = z[j]
+                e = exp_nonpositive(-abs(v))
+                s = one / (one + e)
+                z[j] = s if v >= 0 else e * s
     elif code == TANH:
         for n in range(lo, hi):
             z = row(Z, n)
@@ -107,7 +107,7 @@ def _softmax_row(z):
         zmax = max(zmax, z[j])
     total = z.dtype.type(0.0)
     for j in range(z.size):
-        z[j] = np.exp(z[j] - zmax)
+        z[j] = exp_nonpositive(z[j] - zmax)
         total += z[j]
     for j in range(z.size):
         z[j] = z[j] / total

@@ -12,6 +12,7 @@ import numpy as np
 from nnjit._config import inline, jit
 from nnjit._views import row
 from nnjit.activations import SOFTMAX, derivative_rows
+from nnjit.exponential import exp_nonpositive
 
 MSE = 0
 CROSS_ENTROPY = 1
@@ -28,7 +29,7 @@ def _binary_cross_entropy(z, y):
     first leaves an exact 0 for ``y = 1, z >> 0`` instead of the difference of
     two nearly equal large numbers.
     """
-    return (max(z, 0) - y * z) + np.log1p(np.exp(-abs(z)))
+    return (max(z, 0) - y * z) + np.log1p(exp_nonpositive(-abs(z)))
 
 
 @jit
@@ -72,7 +73,7 @@ def _softmax_cross_entropy_row(z, a, y, dz, scale):
         zmax = max(zmax, z[k])
     total = 0.0
     for k in range(z.size):
-        total += np.exp(z[k] - zmax)
+        total += exp_nonpositive(z[k] - zmax)
     log_norm = zmax + np.log(total)
     loss = 0.0
     ysum = dz.dtype.type(0.0)
