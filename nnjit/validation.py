@@ -46,7 +46,15 @@ def _numeric_array(values: Any, name: str) -> np.ndarray:
 
 
 def _finite(array: np.ndarray, name: str, dtype: np.dtype) -> None:
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    # A finite sum means every value is finite, and takes half the time of
+    # np.isfinite(array).all(), which also allocates a mask the size of the
+    # data.  Only a sum that overflows needs the full test.
+    if array.dtype.kind != "f":
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(array.sum()):
+            return
+    if not np.isfinite(array).all():
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(
             f"{name} contains {bad} NaN or infinite value(s) (in {dtype.name}); "

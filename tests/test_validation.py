@@ -181,3 +181,13 @@ def test_integer_inputs_are_accepted():
     net = _classifier("numba")
     counts = np.arange(36).reshape(12, 3)
     assert net.loss(counts, LABELS) == net.loss(counts.astype(float), LABELS)
+
+
+def test_large_finite_inputs_whose_sum_overflows_are_accepted():
+    # The finiteness check sums the data first; an overflowing sum is no error.
+    big = X.copy()
+    big[:2, 0] = np.finfo(np.float64).max
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(big.sum())
+    net = _classifier("numba")
+    assert net.forward(big).shape == (12, 4)
