@@ -75,9 +75,13 @@ def use_blas(rows, n_in, n_out):
 
 
 @inline
-def n_blocks(rows, work):
-    """How many parallel row blocks: 1 for small work, else fixed by ``rows``."""
-    if work < PARALLEL_MIN_WORK:
+def n_blocks(batch, n_in, n_out, rows):
+    """How many parallel blocks of ``rows`` rows a product of a layer takes.
+
+    Only BLAS products with at least ``PARALLEL_MIN_WORK`` multiply-adds are
+    split; the blocks are fixed by ``rows``.
+    """
+    if batch * n_in * n_out < PARALLEL_MIN_WORK or not use_blas(batch, n_in, n_out):
         return 1
     return max(1, min(MAX_BLOCKS, rows // MIN_BLOCK_ROWS))
 
@@ -99,18 +103,29 @@ def _forward_rows(A, W, b, Z, code, scal, lo, hi):
     a pass of their own.
     """
     k, m = W.shape
-    slope = negative_slope(code, Z)
     if use_blas(A.shape[0], k, m):
-        gemm(NOTRANS, NOTRANS, m, hi - lo, k, scal[ONE:], W, m, A[lo:], k, scal[ZERO:], Z[lo:], m)
-        for n in range(lo, hi):
-            z = row(Z, n)
-            for j in range(m):
-                v = z[j] + b[j]
-                z[j] = v if v > 0 else slope * v
-    elif m >= NARROW:
+        _forward_blas(A, W, b, Z, code, scal, lo, hi)
+        return
+    slope = negative_slope(code, Z)
+    if m >= NARROW:
         _forward_wide(A, W, b, Z, slope, lo, hi)
     else:
         _forward_narrow(A, W, b, Z, slope, lo, hi)
+    if not is_piecewise_linear(code):
+        activate_rows(Z, lo, hi, code)
+
+
+@jit
+def _forward_blas(A, W, b, Z, code, scal, lo, hi):
+    """Rows ``lo:hi`` of ``Z = f(A @ W + b)`` by BLAS, then the bias and activation."""
+    k, m = W.shape
+    slope = negative_slope(code, Z)
+    gemm(NOTRANS, NOTRANS, m, hi - lo, k, scal[ONE:], W, m, A[lo:], k, scal[ZERO:], Z[lo:], m)
+    for n in range(lo, hi):
+        z = row(Z, n)
+        for j in range(m):
+            v = z[j] + b[j]
+            z[j] = v if v > 0 else slope * v
     if not is_piecewise_linear(code):
         activate_rows(Z, lo, hi, code)
 
@@ -201,7 +216,7 @@ def _piecewise_from_output(v, a, slope):
 def dense_forward(A, W, b, Z, code, scal):
     """``Z <- f(A @ W + b)`` with activation ``code``; ``Z`` may not alias ``A``."""
     rows = A.shape[0]
-    blocks = n_blocks(rows, rows * W.shape[0] * W.shape[1])
+    blocks = n_blocks(rows, W.shape[0], W.shape[1], rows)
     if blocks > 1:
         _parallel_blocks(np.int64(FORWARD), (A, W, Z, Z), b, code, scal, _no_slots(), blocks)
     else:
@@ -219,17 +234,28 @@ def _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi):
     the loops.
     """
     k, m = W.shape
-    slope = negative_slope(code, dA)
     if use_blas(dZ.shape[0], k, m):
-        gemm(TRANS, NOTRANS, k, hi - lo, m, scal[ONE:], W, m, dZ[lo:], m, scal[ZERO:], dA[lo:], k)
-        if code == RELU or code == LEAKY_RELU:
-            for n in range(lo, hi):
-                _piecewise_derivative(row(dA, n), row(A, n), slope)
-    elif m >= NARROW:
+        _input_grad_blas(dZ, W, A, dA, code, scal, lo, hi)
+        return
+    slope = negative_slope(code, dA)
+    if m >= NARROW:
         _input_grad_wide(dZ, W, A, dA, slope, lo, hi)
     else:
         _input_grad_narrow(dZ, W, A, dA, slope, lo, hi)
     if not is_piecewise_linear(code):
+        derivative_rows(dA, A, lo, hi, code)
+
+
+@jit
+def _input_grad_blas(dZ, W, A, dA, code, scal, lo, hi):
+    """Rows ``lo:hi`` of ``dA = (dZ @ W.T) * f'(A)`` by BLAS, then the derivative."""
+    k, m = W.shape
+    gemm(TRANS, NOTRANS, k, hi - lo, m, scal[ONE:], W, m, dZ[lo:], m, scal[ZERO:], dA[lo:], k)
+    if code == RELU or code == LEAKY_RELU:
+        slope = negative_slope(code, dA)
+        for n in range(lo, hi):
+            _piecewise_derivative(row(dA, n), row(A, n), slope)
+    elif not is_piecewise_linear(code):
         derivative_rows(dA, A, lo, hi, code)
 
 
@@ -287,7 +313,7 @@ def _input_grad_narrow(dZ, W, A, dA, slope, lo, hi):
 def dense_input_grad(dZ, W, A, dA, code, scal):
     """``dA <- (dZ @ W.T) * f'(A)``, with ``f'`` written from the output ``A``."""
     rows = dZ.shape[0]
-    blocks = n_blocks(rows, rows * W.shape[0] * W.shape[1])
+    blocks = n_blocks(rows, W.shape[0], W.shape[1], rows)
     if blocks > 1:
         _parallel_blocks(
             np.int64(INPUT_GRAD), (dZ, W, dA, A), scal, code, scal, _no_slots(), blocks
@@ -305,10 +331,7 @@ def _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi):
     B, k = A.shape
     m = dZ.shape[1]
     if use_blas(B, k, m):
-        gemm(
-            NOTRANS, TRANS, m, hi - lo, B,
-            scal[alpha:], dZ, m, A[:, lo:], k, scal[beta:], C[lo:], m,
-        )  # fmt: skip
+        _outer_blas(A, dZ, C, scal, alpha, beta, lo, hi)
         return
     c_scale = scal[beta]
     for i in range(lo, hi):
@@ -323,6 +346,17 @@ def _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi):
         _outer_wide(A, dZ, C, scal[alpha], lo, hi)
     else:
         _outer_narrow(A, dZ, C, scal[alpha], lo, hi)
+
+
+@jit
+def _outer_blas(A, dZ, C, scal, alpha, beta, lo, hi):
+    """Rows ``lo:hi`` of ``C <- scal[alpha] * A.T @ dZ + scal[beta] * C`` by BLAS."""
+    B, k = A.shape
+    m = dZ.shape[1]
+    gemm(
+        NOTRANS, TRANS, m, hi - lo, B,
+        scal[alpha:], dZ, m, A[:, lo:], k, scal[beta:], C[lo:], m,
+    )  # fmt: skip
 
 
 @jit
@@ -386,7 +420,7 @@ def dense_outer(A, dZ, C, scal, alpha, beta):
     whole SGD step of the weights, with no gradient buffer in between.
     """
     k = A.shape[1]
-    blocks = n_blocks(k, A.shape[0] * k * dZ.shape[1])
+    blocks = n_blocks(A.shape[0], k, dZ.shape[1], k)
     if blocks > 1:
         _parallel_blocks(
             np.int64(OUTER), (A, dZ, C, C), scal, np.int64(0), scal, (alpha, beta), blocks
@@ -407,11 +441,11 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
     for index in prange(blocks):
         lo, hi = block_bounds(rows, blocks, index)
         if task == FORWARD:
-            _forward_rows(M1, M2, b, M3, code, scal, lo, hi)
+            _forward_blas(M1, M2, b, M3, code, scal, lo, hi)
         elif task == INPUT_GRAD:
-            _input_grad_rows(M1, M2, M4, M3, code, scal, lo, hi)
+            _input_grad_blas(M1, M2, M4, M3, code, scal, lo, hi)
         else:
-            _outer_rows(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
+            _outer_blas(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
 
 
 @inline

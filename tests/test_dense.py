@@ -67,10 +67,12 @@ def test_shapes_reach_their_paths():
             assert not use_blas(*SHAPES[name]), name
     assert use_blas(*SHAPES["blas"])
     assert use_blas(*SHAPES["blas, one output"])
-    assert n_blocks(16, 16 * 20 * 30) == 1
+    assert n_blocks(16, 20, 30, 16) == 1
     rows, k, m = SHAPES["parallel blocks"]
-    assert n_blocks(rows, rows * k * m) == min(MAX_BLOCKS, rows // 16)
-    assert n_blocks(k, rows * k * m) == min(MAX_BLOCKS, k // 16)
+    assert n_blocks(rows, k, m, rows) == min(MAX_BLOCKS, rows // 16)
+    assert n_blocks(rows, k, m, k) == min(MAX_BLOCKS, k // 16)
+    # Loops over tiny layers stay on one thread, however many samples.
+    assert n_blocks(1 << 16, 4, 8, 1 << 16) == 1
 
 
 @pytest.mark.parametrize("activation", ["identity", "tanh", "relu"])
