@@ -82,8 +82,8 @@ class NumbaBackend:
         return float(stats[0, 0] / N + stats[0, 3]), grad
 
     def session(self) -> contextlib.AbstractContextManager:
-        """Context for a run of calls: BLAS pinned to one thread."""
-        return single_threaded()
+        """Context for a run of calls: BLAS pinned to one thread, its idle workers stopped."""
+        return single_threaded(stop_waiting=True)
 
     def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
         return {

@@ -65,16 +65,46 @@ def _gemm_impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 _controller = None
 
 
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Limit every loaded BLAS library to one thread inside the block."""
+def _blas_controller():
     global _controller
-    try:
+    if _controller is None:
         from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def stop_waiting_threads() -> None:
+    """Stop the worker threads OpenBLAS keeps spinning after a multi-threaded call.
+
+    For about a tenth of a second after each multi-threaded product, OpenBLAS
+    keeps its workers busy-waiting for the next one.  NumPy's matrix products
+    leave them behind, and on a machine with few cores they take the cores
+    numba's threads need: W4 right after a NumPy matrix product trained 1.5
+    times slower.  ``blas_thread_shutdown_`` is what OpenBLAS itself calls
+    before a fork; the next multi-threaded call starts the workers again.
+    """
+    for library in _blas_controller().lib_controllers:
+        if library.internal_api == "openblas":
+            shutdown = getattr(library.dynlib, "blas_thread_shutdown_", None)
+            if shutdown is not None:
+                shutdown()
+
+
+@contextlib.contextmanager
+def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
+    """Limit every loaded BLAS library to one thread inside the block.
+
+    With ``stop_waiting``, also stop the workers left spinning (see
+    :func:`stop_waiting_threads`), once the limit is set: setting a thread
+    count on a stopped OpenBLAS starts its workers again.
+    """
+    try:
+        controller = _blas_controller()
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         yield
         return
-    if _controller is None:
-        _controller = ThreadpoolController()
-    with _controller.limit(limits=1, user_api="blas"):
+    with controller.limit(limits=1, user_api="blas"):
+        if stop_waiting:
+            stop_waiting_threads()
         yield
