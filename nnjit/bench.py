@@ -91,6 +91,21 @@ def _prepare(runner: Runner, workload: wl.Workload, X: np.ndarray, y: np.ndarray
     return runner.prepare(workload, X, y)
 
 
+SETTLE_SECONDS = 0.2
+
+
+def _settle() -> None:
+    """Start every timed run from the same state: BLAS workers started, then idle.
+
+    OpenBLAS's workers spin for about 0.1 s after each multi-threaded call,
+    and nnjit's ``fit`` stops them; without a pause the runner after NumPy
+    would share the cores with its workers, and the runner after nnjit would
+    pay for starting them again.
+    """
+    np.ones((256, 256)) @ np.ones((256, 256))
+    time.sleep(SETTLE_SECONDS)
+
+
 def bench_workload(
     workload: wl.Workload,
     dtype: str,
@@ -138,6 +153,7 @@ def bench_workload(
                 continue
             try:
                 run = setups[runner.name]()
+                _settle()
                 start = time.perf_counter()
                 loss = run()
                 samples[runner.name].append(time.perf_counter() - start)
