@@ -76,7 +76,8 @@ class NumbaBackend:
         N = X.shape[0]
         # One epoch of one batch of every sample, with no step.
         cfg = SGDConfig(dt(0), dt(0), False, dt(l2))
-        state = {"velocity": grad, "grad": grad, "kept": params.copy(), "work": self._workspace(N)}
+        # Without steps the parameters never change: nothing to keep a copy of.
+        state = {"velocity": grad, "grad": grad, "kept": grad, "work": self._workspace(N)}
         with self._blas_pinned(N):
             _, stats = self._train(params, state, (X, Y, np.arange(N)[None]), cfg, (0, 1), N, False)
         return float(stats[0, 0] / N + stats[0, 3]), grad

@@ -9,13 +9,14 @@ sample per row.  Its products are
   as an SGD step ``W <- (1 - lr l2) W - lr A_prev.T @ dZ``.
 
 Each goes to BLAS when the matrices are large enough to pay for the call, and
-to plain loops otherwise (a single sample, tiny layers).  Large products are
-split into row blocks run in parallel; each block is one single-threaded
-BLAS call followed, while the block is still in cache, by the elementwise work
-of those rows.  Every row of the result is written by one block only, and the
-blocks depend on the shapes and on the machine's core count (see
-``MAX_BLOCKS``), never on the number of threads, so the result is the same
-for any number of threads.
+to plain loops otherwise (a single sample, tiny layers).  The loops over
+narrow layers take four samples at a time, and apply ReLU, leaky ReLU and
+identity inside their last pass.  Large BLAS products are split into row
+blocks run in parallel; each block is one single-threaded BLAS call followed,
+while the block is still in cache, by the elementwise work of those rows.
+Every row of the result is written by one block only, and the blocks depend
+on the shapes and on the machine's core count (see ``MAX_BLOCKS``), never on
+the number of threads, so the result is the same for any number of threads.
 """
 
 from __future__ import annotations
@@ -124,8 +125,7 @@ def _forward_blas(A, W, b, Z, code, scal, lo, hi):
     for n in range(lo, hi):
         z = row(Z, n)
         for j in range(m):
-            v = z[j] + b[j]
-            z[j] = v if v > 0 else slope * v
+            z[j] = _piecewise(z[j] + b[j], slope)
     if not is_piecewise_linear(code):
         activate_rows(Z, lo, hi, code)
 

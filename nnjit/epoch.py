@@ -139,7 +139,8 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         Written: each epoch's loss sum, correct predictions and samples, and
         the L2 term ``(l2/2) sum ||W||^2`` at its end.
     kept : ndarray
-        Scratch of the parameters' size.
+        Scratch of the parameters' size, for the parameters at the start of
+        each epoch; unused without steps, which leave the parameters alone.
 
     Returns
     -------
@@ -154,7 +155,8 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
     cfg, velocity, grad = optimizer
     lrs, batch_size, batches, step = schedule
     for e in range(lrs.size):
-        copy_vector(kept, params)
+        if step:
+            copy_vector(kept, params)
         order = orders[e] if orders.shape[0] > 1 else orders[0]
         epoch_cfg = SGDConfig(lrs[e], cfg.momentum, cfg.nesterov, cfg.l2)
         loss_sum, correct, seen, finite = train_batches(
@@ -172,7 +174,8 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         stats[e, 2] = seen
         stats[e, 3] = weight_penalty(params, model[1], cfg.l2)
         if not finite or not all_finite(params):
-            copy_vector(params, kept)
+            if step:
+                copy_vector(params, kept)
             return e
     return lrs.size
 
@@ -192,7 +195,7 @@ def evaluate(model, X, Y, out, work):
     total = 0.0
     for lo in range(0, N, rows):
         hi = min(lo + rows, N)
-        A_out = forward(params, table, X[lo:hi], work, loss_code != MSE)
+        A_out = forward(params, table, X[lo:hi], work, loss_code != MSE and Y.shape[0] == N)
         if out.shape[0] == N:
             copy_matrix(out[lo:hi], A_out)
         if Y.shape[0] == N:

@@ -17,6 +17,8 @@ passes through.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import types
 from numba.extending import intrinsic, overload
@@ -66,53 +68,35 @@ def _float_as_bits(typingctx, value):
 @overload(exp_nonpositive, jit_options={**OPTIONS, "fastmath": FASTMATH - {"reassoc"}})
 def _exp_nonpositive(x):
     if x == types.float64:
-        return _exp64
+        return _exp_for(np.float64, degree=13, shift=SHIFT64, lowest=LOWEST64, bias=1023, bits=52)
     if x == types.float32:
-        return _exp32
+        return _exp_for(np.float32, degree=7, shift=SHIFT32, lowest=LOWEST32, bias=127, bits=23)
     return None
 
 
-def _exp64(x):
-    y = max(x, LOWEST64)
-    t = y * LOG2E + SHIFT64
-    k = t - SHIFT64
-    r = (y - k * LN2_HI) - k * LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    scale = _bits_as_float((_float_as_bits(t) + np.int64(1023)) << np.int64(52))
-    result = p * scale
-    result = result if x >= LOWEST64 else 0.0
-    return result if x == x else x
+def _exp_for(dtype, degree, shift, lowest, bias, bits):
+    """``exp(x)`` for ``x <= 0`` in ``dtype``, with the Taylor polynomial of ``degree``.
 
+    ``bias`` and ``bits`` are the exponent bias and the mantissa width of the
+    type, which build ``2**k`` from its bits.
+    """
+    coefficients = tuple(dtype(1 / math.factorial(n)) for n in range(degree, -1, -1))
+    log2e, ln2_hi, ln2_lo = dtype(LOG2E), dtype(LN2_HI), dtype(LN2_LO)
+    shift, lowest, zero = dtype(shift), dtype(lowest), dtype(0.0)
+    exponent_type = np.int64 if dtype == np.float64 else np.int32
 
-def _exp32(x):
-    one = np.float32(1.0)
-    y = max(x, np.float32(LOWEST32))
-    t = y * np.float32(LOG2E) + np.float32(SHIFT32)
-    k = t - np.float32(SHIFT32)
-    r = (y - k * np.float32(LN2_HI)) - k * np.float32(LN2_LO)
-    p = np.float32(1.0 / 5040.0)
-    p = p * r + np.float32(1.0 / 720.0)
-    p = p * r + np.float32(1.0 / 120.0)
-    p = p * r + np.float32(1.0 / 24.0)
-    p = p * r + np.float32(1.0 / 6.0)
-    p = p * r + np.float32(0.5)
-    p = p * r + one
-    p = p * r + one
-    # numba widens int32 arithmetic to int64: keep the low 32 bits.
-    scale = _bits_as_float(np.int32((np.int64(_float_as_bits(t)) + 127) << 23))
-    result = p * scale
-    result = result if x >= np.float32(LOWEST32) else np.float32(0.0)
-    return result if x == x else x
+    def impl(x):
+        y = max(x, lowest)
+        t = y * log2e + shift
+        k = t - shift
+        r = (y - k * ln2_hi) - k * ln2_lo
+        p = zero
+        for c in coefficients:
+            p = p * r + c
+        # numba widens int32 arithmetic to int64: keep the low bits of the type.
+        scale = _bits_as_float(exponent_type((np.int64(_float_as_bits(t)) + bias) << bits))
+        result = p * scale
+        result = result if x >= lowest else zero
+        return result if x == x else x
+
+    return impl
