@@ -19,6 +19,7 @@ from nnjit.layout import Layout
 from nnjit.propagation import Workspace, make_workspace, weight_penalty
 from nnjit.reference import NumpyBackend
 from nnjit.sgd import SGDConfig
+from nnjit.validation import check_finite
 
 # Rows per chunk for inference and loss evaluation: bounds the buffers.
 CHUNK_ROWS = 4096
@@ -28,6 +29,9 @@ class NumbaBackend:
     """Compiled implementation of the backend interface."""
 
     name = "numba"
+    # train_epochs(check=True) and loss_and_grad check the inputs for NaN and
+    # infinity as they read them, and raise ValueError before anything changes.
+    checks_finite = True
 
     def __init__(self, layout: Layout, dtype: np.dtype) -> None:
         self.layout = layout
@@ -79,7 +83,9 @@ class NumbaBackend:
         # Without steps the parameters never change: nothing to keep a copy of.
         state = {"velocity": grad, "grad": grad, "kept": grad, "work": self._workspace(N)}
         with self._blas_pinned(N):
-            _, stats = self._train(params, state, (X, Y, np.arange(N)[None]), cfg, (0, 1), N, False)
+            _, stats = self._train(
+                params, state, (X, Y, np.arange(N)[None]), cfg, (0, 1), N, False, check=True
+            )
         return float(stats[0, 0] / N + stats[0, 3]), grad
 
     def session(self) -> contextlib.AbstractContextManager:
@@ -101,11 +107,16 @@ class NumbaBackend:
         data: tuple[np.ndarray, np.ndarray, np.ndarray],
         schedule: tuple[np.ndarray, int],
         cfg: SGDConfig,
+        check: bool = False,
     ) -> tuple[int, np.ndarray]:
-        """Whole epochs in one compiled call; see :func:`nnjit.epoch.train_epochs`."""
+        """Whole epochs in one compiled call; see :func:`nnjit.epoch.train_epochs`.
+
+        With ``check``, a NaN or infinity in ``X`` raises ValueError, with the
+        parameters back where they were.
+        """
         lrs, batch_size = schedule
         n_batches = -(-data[0].shape[0] // batch_size)
-        return self._train(params, state, data, cfg, (0, n_batches), batch_size, True, lrs)
+        return self._train(params, state, data, cfg, (0, n_batches), batch_size, True, lrs, check)
 
     def run_batches(
         self,
@@ -133,15 +144,19 @@ class NumbaBackend:
         batch_size: int,
         step: bool = True,
         lrs: np.ndarray | None = None,
+        check: bool = False,
     ) -> tuple[int, np.ndarray]:
         if lrs is None:
             lrs = np.array([cfg.lr], dtype=self.dtype)
         stats = np.zeros((lrs.size, 4))
         optimizer = (cfg, state["velocity"], state["grad"])
-        schedule = (lrs, batch_size, batches, step)
+        schedule = (lrs, batch_size, batches, step, check)
         done = epoch.train_epochs(
             self._model(params), data, optimizer, state["work"], schedule, stats, state["kept"]
         )
+        if done == epoch.BAD_INPUT:
+            check_finite(data[0], "X", self.dtype)
+            raise AssertionError("the compiled check found a non-finite input that NumPy did not")
         return int(done), stats
 
 

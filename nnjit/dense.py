@@ -62,12 +62,16 @@ MAX_BLOCKS = max(1, min(8, _cores()))
 # Below this many outputs the loops accumulate in registers, not in rows.
 NARROW = 8
 
+# Values from which a batch's finiteness is checked in parallel blocks.
+PARALLEL_MIN_CHECK = 1 << 16
+
 # What a parallel block computes.
-FORWARD, INPUT_GRAD, OUTER = 0, 1, 2
+FORWARD, INPUT_GRAD, OUTER, CHECK = 0, 1, 2, 3
 
 # Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
-ONE, ZERO, MINUS_LR, DECAY = 0, 1, 2, 3
-N_SCALARS = 4
+# After them, one slot per block for the result of a finiteness check.
+ONE, ZERO, MINUS_LR, DECAY, FINITE = 0, 1, 2, 3, 4
+N_SCALARS = FINITE + MAX_BLOCKS
 
 
 @inline
@@ -431,10 +435,12 @@ def dense_outer(A, dZ, C, scal, alpha, beta):
 
 @jit_parallel
 def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
-    """Run the row blocks of one product in parallel; one compiled loop serves all three.
+    """Run the row blocks of one task in parallel; one compiled loop serves all four.
 
     ``matrices`` is ``(A, W, Z, Z)`` for the forward pass, ``(dZ, W, dA, A)``
-    for the input gradient and ``(A, dZ, C, C)`` for the outer product.
+    for the input gradient, ``(A, dZ, C, C)`` for the outer product and
+    ``(A, A, A, A)`` for the finiteness check of ``A``, whose blocks write
+    their results to ``scal[FINITE:]``.
     """
     M1, M2, M3, M4 = matrices
     rows = M1.shape[1] if task == OUTER else M1.shape[0]
@@ -444,13 +450,51 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
             _forward_blas(M1, M2, b, M3, code, scal, lo, hi)
         elif task == INPUT_GRAD:
             _input_grad_blas(M1, M2, M4, M3, code, scal, lo, hi)
-        else:
+        elif task == OUTER:
             _outer_blas(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
+        else:
+            scal[FINITE + index] = rows_finite(M1, lo, hi)
 
 
 @inline
 def _no_slots():
     return np.int64(ZERO), np.int64(ZERO)
+
+
+# -- input check ---------------------------------------------------------------
+
+
+@jit
+def rows_finite(A, lo, hi):
+    """Whether every value in the rows ``lo:hi`` of ``A`` is finite."""
+    # v * 0 is 0 for a finite v and NaN otherwise; a sum, unlike a search
+    # that stops early, vectorises.  Without ``nnan`` and ``ninf`` in the
+    # fast-math flags LLVM may not fold the product to 0.
+    zero = A.dtype.type(0.0)
+    total = zero
+    for n in range(lo, hi):
+        a = row(A, n)
+        for j in range(a.size):
+            total += a[j] * zero
+    return total == 0
+
+
+@inline
+def batch_finite(A, scal):
+    """Whether every value of ``A`` is finite, checked in row blocks if ``A`` is large.
+
+    Run just before the forward pass, the check reads the batch into the
+    cache the forward pass then reads it from.
+    """
+    rows, k = A.shape
+    if rows * k < PARALLEL_MIN_CHECK:
+        return rows_finite(A, np.int64(0), rows)
+    blocks = max(1, min(MAX_BLOCKS, rows // MIN_BLOCK_ROWS))
+    _parallel_blocks(np.int64(CHECK), (A, A, A, A), scal, np.int64(0), scal, _no_slots(), blocks)
+    for index in range(blocks):
+        if scal[FINITE + index] == 0:
+            return False
+    return True
 
 
 @jit

@@ -13,10 +13,16 @@ import numpy as np
 
 from nnjit._config import inline, jit
 from nnjit._views import borrow, copy_matrix, copy_vector, row, view2d
+from nnjit.dense import batch_finite
 from nnjit.layout import ACTIVATION
 from nnjit.losses import MSE, output_delta
 from nnjit.propagation import backward, forward, weight_penalty
 from nnjit.sgd import SGDConfig
+
+# How a run of batches ends.
+COMPLETED, DIVERGED, NONFINITE_INPUT = 0, 1, 2
+# What train_epochs returns when it found a NaN or infinite input.
+BAD_INPUT = -1
 
 
 @inline
@@ -48,7 +54,7 @@ def _gather(X, Y, order, lo, hi, work, sequential):
 
 
 @inline
-def train_batches(model, data, optimizer, work, first, stop, batch_size, step):
+def train_batches(model, data, optimizer, work, first, stop, batch_size, step, check):
     """Mini-batches ``first .. stop - 1`` of one epoch, or one full-batch gradient.
 
     Parameters
@@ -70,6 +76,8 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size, step):
         loss plus ``(cfg.l2/2) sum ||W||^2`` over the last batch is left in
         ``grad`` and the parameters stay as they are: with one batch of every
         sample, this is the full-batch gradient.
+    check : bool
+        Check that each batch's inputs are finite before its forward pass.
 
     Returns
     -------
@@ -80,9 +88,10 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size, step):
         Samples predicted right before each step (classifiers).
     seen : int
         Samples whose batch was completed.
-    finite : bool
-        False if a batch loss was NaN or infinite; the epoch stopped before
-        that batch's update.
+    status : int
+        ``COMPLETED``; ``DIVERGED`` if a batch loss was NaN or infinite, the
+        epoch then stopped before that batch's update; ``NONFINITE_INPUT`` if
+        ``check`` found a NaN or infinity in a batch, before its forward pass.
     """
     params, table, loss_code = model
     X, Y, order = data
@@ -95,16 +104,18 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size, step):
         lo = batch * batch_size
         hi = min(lo + batch_size, N)
         Xb, Yb = _gather(X, Y, order, lo, hi, work, sequential)
+        if check and not batch_finite(Xb, work.scal):
+            return loss_sum, correct, seen, NONFINITE_INPUT
         forward(params, table, Xb, work, loss_code != MSE)
         loss = backward(params, table, loss_code, Xb, Yb, work, optimizer, step)
         B = hi - lo
         loss_sum += loss * B
         if not np.isfinite(loss):
-            return loss_sum, correct, seen, False
+            return loss_sum, correct, seen, DIVERGED
         for n in range(B):
             correct += work.row_correct[n]
         seen += B
-    return loss_sum, correct, seen, True
+    return loss_sum, correct, seen, COMPLETED
 
 
 @inline
@@ -130,11 +141,16 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
     optimizer : tuple
         ``(cfg, velocity, grad)``; ``cfg.lr`` is replaced by each epoch's rate.
     schedule : tuple
-        ``(lrs, batch_size, batches, step)``: the learning rate of every
-        epoch; the batch size; the range ``(first, stop)`` of batches each
-        epoch runs, all of them or a slice when a progress bar is shown; and
-        whether to take SGD steps.  Without steps, one epoch of one batch of
+        ``(lrs, batch_size, batches, step, check)``: the learning rate of
+        every epoch; the batch size; the range ``(first, stop)`` of batches
+        each epoch runs, all of them or a slice when a progress bar is shown;
+        whether to take SGD steps; and whether to check that the inputs of
+        the first epoch are finite.  Without steps, one epoch of one batch of
         every sample leaves the full-batch gradient in ``grad``.
+
+        The check costs almost nothing: each batch is read into the cache
+        just before the forward pass reads it.  A separate pass over the data
+        in Python took about 7 ms for W4's inputs in float32.
     stats : ndarray of float64, shape (n_epochs, 4)
         Written: each epoch's loss sum, correct predictions and samples, and
         the L2 term ``(l2/2) sum ||W||^2`` at its end.
@@ -147,19 +163,20 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
     int
         Epochs completed with a finite loss and finite parameters.  If it is
         less than ``len(lrs)``, the next epoch diverged and ``params`` are back
-        where that epoch started.
+        where that epoch started.  ``BAD_INPUT`` if the check found a NaN or
+        an infinity; ``params`` are then back where they started.
     """
     model, data, optimizer, work, stats, kept = borrow((model, data, optimizer, work, stats, kept))
     params = model[0]
     X, Y, orders = data
     cfg, velocity, grad = optimizer
-    lrs, batch_size, batches, step = schedule
+    lrs, batch_size, batches, step, check = schedule
     for e in range(lrs.size):
         if step:
             copy_vector(kept, params)
         order = orders[e] if orders.shape[0] > 1 else orders[0]
         epoch_cfg = SGDConfig(lrs[e], cfg.momentum, cfg.nesterov, cfg.l2)
-        loss_sum, correct, seen, finite = train_batches(
+        loss_sum, correct, seen, status = train_batches(
             model,
             (X, Y, order),
             (epoch_cfg, velocity, grad),
@@ -168,12 +185,17 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
             batches[1],
             batch_size,
             step,
+            check and e == 0,
         )
+        if status == NONFINITE_INPUT:
+            if step:
+                copy_vector(params, kept)
+            return BAD_INPUT
         stats[e, 0] = loss_sum
         stats[e, 1] = correct
         stats[e, 2] = seen
         stats[e, 3] = weight_penalty(params, model[1], cfg.l2)
-        if not finite or not all_finite(params):
+        if status == DIVERGED or not all_finite(params):
             if step:
                 copy_vector(params, kept)
             return e

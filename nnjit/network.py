@@ -167,11 +167,13 @@ class Network:
 
     # -- evaluation ----------------------------------------------------------
 
-    def _inputs(self, X: Any, name: str = "X") -> np.ndarray:
-        return check_inputs(X, self._layout.sizes[0], self._dtype, name)
+    def _inputs(self, X: Any, name: str = "X", finite: bool = True) -> np.ndarray:
+        return check_inputs(X, self._layout.sizes[0], self._dtype, name, finite)
 
-    def _data(self, X: Any, y: Any, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
-        X = self._inputs(X, prefix + "X")
+    def _data(
+        self, X: Any, y: Any, prefix: str = "", finite: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        X = self._inputs(X, prefix + "X", finite)
         return X, check_targets(y, self._layout, X.shape[0], self._dtype, prefix + "y")
 
     def forward(self, X: Any) -> np.ndarray:
@@ -210,7 +212,7 @@ class Network:
         grad : ndarray, shape (n_params,)
         """
         params = check_params(params, self.n_params, self._dtype)
-        X, Y = self._data(X, y)
+        X, Y = self._data(X, y, finite=not self._backend.checks_finite)
         return self._backend.loss_and_grad(params, X, Y, check_real(l2, "l2"))
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
@@ -298,7 +300,10 @@ class Network:
             When the training loss stops being finite; the network then holds
             the parameters from the end of the last finite epoch.
         """
-        X, Y = self._data(X, y)
+        # The numba backend checks X for NaN and infinity in the first epoch,
+        # as it reads each batch; a progress bar shows batches as they run.
+        check = self._backend.checks_finite and not verbose
+        X, Y = self._data(X, y, finite=not check)
         validation = None if validation_data is None else self._validation(validation_data)
         epochs = check_int(epochs, "epochs", 0)
         batch_size = check_int(batch_size, "batch_size", 1)
@@ -309,6 +314,7 @@ class Network:
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         rng = self._rng if seed is None else np.random.default_rng(seed)
+        rng_state = rng.bit_generator.state
 
         N = X.shape[0]
         batch_size = min(batch_size, N)
@@ -335,9 +341,14 @@ class Network:
                         state, (X, Y, orders[0]), batch_size, cfg._replace(lr=lrs[0]), epoch, epochs
                     )
                 else:
-                    done, stats = self._backend.train_epochs(
-                        self._params, state, (X, Y, orders), (lrs, batch_size), cfg
-                    )
+                    try:
+                        done, stats = self._backend.train_epochs(
+                            self._params, state, (X, Y, orders), (lrs, batch_size), cfg, check
+                        )
+                    except ValueError:  # a NaN or infinity in X: nothing has changed
+                        rng.bit_generator.state = rng_state
+                        raise
+                    check = False
                 elapsed = time.perf_counter() - start
                 loss_sum, correct, seen, penalty = stats[:done].T
                 history.loss.extend((loss_sum / seen + penalty).tolist())

@@ -14,6 +14,7 @@ import numpy as np
 from nnjit.activations import LEAKY_SLOPE
 from nnjit.layout import Layout
 from nnjit.sgd import SGDConfig
+from nnjit.validation import check_finite
 
 
 def _sigmoid(Z: np.ndarray) -> np.ndarray:
@@ -119,6 +120,8 @@ class NumpyBackend:
     """Pure-NumPy implementation of the backend interface."""
 
     name = "numpy"
+    # Training and gradients need inputs checked for NaN and infinity first.
+    checks_finite = False
 
     def __init__(self, layout: Layout, dtype: np.dtype) -> None:
         self.layout = layout
@@ -156,9 +159,12 @@ class NumpyBackend:
         data: tuple[np.ndarray, np.ndarray, np.ndarray],
         schedule: tuple[np.ndarray, int],
         cfg: SGDConfig,
+        check: bool = False,
     ) -> tuple[int, np.ndarray]:
         """Whole epochs; same contract as the compiled ``train_epochs``."""
         X, Y, orders = data
+        if check:
+            check_finite(X, "X", self.dtype)
         lrs, batch_size = schedule
         n_batches = -(-X.shape[0] // batch_size)
         stats = np.zeros((lrs.size, 4))

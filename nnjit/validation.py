@@ -45,7 +45,8 @@ def _numeric_array(values: Any, name: str) -> np.ndarray:
     return array
 
 
-def _finite(array: np.ndarray, name: str, dtype: np.dtype) -> None:
+def check_finite(array: np.ndarray, name: str, dtype: np.dtype) -> None:
+    """Raise a ValueError that counts the NaN and infinite values, if ``array`` has any."""
     # A finite sum means every value is finite, and takes half the time of
     # np.isfinite(array).all(), which also allocates a mask the size of the
     # data.  Only a sum that overflows needs the full test.
@@ -62,8 +63,14 @@ def _finite(array: np.ndarray, name: str, dtype: np.dtype) -> None:
         )
 
 
-def check_inputs(X: Any, n_in: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
-    """``X`` as a C-contiguous ``(N, n_in)`` array of ``dtype``, checked."""
+def check_inputs(
+    X: Any, n_in: int, dtype: np.dtype, name: str = "X", finite: bool = True
+) -> np.ndarray:
+    """``X`` as a C-contiguous ``(N, n_in)`` array of ``dtype``, checked.
+
+    With ``finite=False`` the values are not checked for NaN and infinity:
+    the caller's compiled code checks them as it reads them.
+    """
     array = _numeric_array(X, name)
     if array.ndim != 2:
         hint = f" (reshape with {name}.reshape(-1, {n_in}))" if array.ndim == 1 else ""
@@ -79,7 +86,8 @@ def check_inputs(X: Any, n_in: int, dtype: np.dtype, name: str = "X") -> np.ndar
         )
     with np.errstate(over="ignore"):
         converted = np.ascontiguousarray(array, dtype=dtype)
-    _finite(converted, name, dtype)
+    if finite:
+        check_finite(converted, name, dtype)
     return converted
 
 
@@ -114,7 +122,7 @@ def check_targets(
         )
     with np.errstate(over="ignore"):
         converted = np.ascontiguousarray(array, dtype=dtype)
-    _finite(converted, name, dtype)
+    check_finite(converted, name, dtype)
     if layout.is_classifier and layout.output == "sigmoid":
         if converted.min() < 0 or converted.max() > 1:
             raise ValueError(
@@ -159,7 +167,7 @@ def check_params(params: Any, n_params: int, dtype: np.dtype) -> np.ndarray:
             f"params must be a 1-D vector of length {n_params}, got shape {array.shape}"
         )
     converted = np.ascontiguousarray(array, dtype=dtype)
-    _finite(converted, "params", dtype)
+    check_finite(converted, "params", dtype)
     return converted
 
 

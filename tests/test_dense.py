@@ -25,6 +25,7 @@ from nnjit.dense import (
     dense_outer,
     make_scalars,
     n_blocks,
+    rows_finite,
     use_blas,
 )
 
@@ -121,3 +122,23 @@ def test_column_sums(rows, dtype):
     out = np.full(6, np.nan, dtype=dtype)
     column_sums(D, out)
     assert_close(out, D.astype(np.float64).sum(axis=0), dtype)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_rows_finite_finds_any_nonfinite_value_in_its_rows(value, dtype):
+    A = np.random.default_rng(4).standard_normal((9, 13)).astype(dtype)
+    assert rows_finite(A, 0, 9)
+    for n, j in [(0, 0), (4, 7), (8, 12)]:
+        bad = A.copy()
+        bad[n, j] = value
+        assert not rows_finite(bad, 0, 9)
+        assert not rows_finite(bad, n, n + 1)
+        assert rows_finite(bad, 0, n)  # rows before it
+        assert rows_finite(bad, n + 1, 9)  # and after it
+
+
+def test_rows_finite_accepts_the_largest_values(dtype):
+    largest = np.finfo(dtype).max
+    A = np.full((5, 6), largest, dtype=dtype)
+    A[::2] = -largest
+    assert rows_finite(A, 0, 5)

@@ -66,6 +66,37 @@ def test_bad_data(case, backend):
         np.testing.assert_array_equal(net.params, before)
 
 
+@pytest.mark.parametrize("value", [np.nan, -np.inf])
+@pytest.mark.parametrize("verbose", [False, True])
+@pytest.mark.parametrize(
+    ("batch_size", "shuffle"),
+    # In the last, partial batch; anywhere; in one batch checked in parallel blocks.
+    [(7, False), (7, True), (600, True)],
+)
+def test_nonfinite_input_found_while_training_changes_nothing(
+    backend, value, verbose, batch_size, shuffle
+):
+    rng = np.random.default_rng(1)
+    good = rng.random((600, 120))
+    labels = rng.integers(0, 4, 600)
+    bad = good.copy()
+    bad[-1, -1] = value
+    net = nnjit.Network([120, 5, 4], "relu", "softmax", "cross_entropy", seed=0, backend=backend)
+    before = net.params.copy()
+    kwargs = {"epochs": 2, "batch_size": batch_size, "shuffle": shuffle}
+    with pytest.raises(ValueError, match="X contains 1 NaN or infinite"):
+        net.fit(bad, labels, verbose=verbose, **kwargs)
+    np.testing.assert_array_equal(net.params, before)
+    with pytest.raises(ValueError, match="X contains 1 NaN or infinite"):
+        net.loss_and_grad(net.params, bad, labels)
+    # Nor did the generator that shuffles: the next fit is the one a new network makes.
+    net.fit(good, labels, **kwargs)
+    fresh = nnjit.Network([120, 5, 4], "relu", "softmax", "cross_entropy", seed=0)
+    fresh.backend = backend
+    fresh.fit(good, labels, **kwargs)
+    np.testing.assert_array_equal(net.params, fresh.params)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
