@@ -464,7 +464,7 @@ def _no_slots():
 # -- input check ---------------------------------------------------------------
 
 
-@jit
+@inline
 def rows_finite(A, lo, hi):
     """Whether every value in the rows ``lo:hi`` of ``A`` is finite."""
     # v * 0 is 0 for a finite v and NaN otherwise; a sum, unlike a search
