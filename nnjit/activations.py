@@ -100,7 +100,7 @@ def activate_rows(Z, lo, hi, code):
             _softmax_row(row(Z, n))
 
 
-@jit
+@inline
 def _softmax_row(z):
     zmax = z[0]
     for j in range(1, z.size):

@@ -134,7 +134,7 @@ def _forward_blas(A, W, b, Z, code, scal, lo, hi):
         activate_rows(Z, lo, hi, code)
 
 
-@jit
+@inline
 def _forward_wide(A, W, b, Z, slope, lo, hi):
     """``Z[n] = b + sum_i A[n, i] W[i]``, two rows of ``W`` per pass over ``Z[n]``.
 
@@ -171,7 +171,7 @@ def _forward_wide(A, W, b, Z, slope, lo, hi):
             z[j] = _piecewise(z[j] + a1 * last[j], slope)
 
 
-@jit
+@inline
 def _forward_narrow(A, W, b, Z, slope, lo, hi):
     """``Z = A @ W + b`` for few outputs: dot products, four rows at a time."""
     k, m = W.shape
@@ -263,13 +263,13 @@ def _input_grad_blas(dZ, W, A, dA, code, scal, lo, hi):
         derivative_rows(dA, A, lo, hi, code)
 
 
-@jit
+@inline
 def _piecewise_derivative(d, a, slope):
     for i in range(d.size):
         d[i] = _piecewise_from_output(d[i], a[i], slope)
 
 
-@jit
+@inline
 def _input_grad_wide(dZ, W, A, dA, slope, lo, hi):
     """``dA = dZ @ W.T``: a dot product with a row of ``W`` per input."""
     k, m = W.shape
@@ -285,7 +285,7 @@ def _input_grad_wide(dZ, W, A, dA, slope, lo, hi):
             out[i] = _piecewise_from_output(total, a[i], slope)
 
 
-@jit
+@inline
 def _input_grad_narrow(dZ, W, A, dA, slope, lo, hi):
     """``dA = dZ @ W.T`` for few outputs: a sum of columns of ``W``.
 
@@ -363,7 +363,7 @@ def _outer_blas(A, dZ, C, scal, alpha, beta, lo, hi):
     )  # fmt: skip
 
 
-@jit
+@inline
 def _outer_wide(A, dZ, C, alpha, lo, hi):
     """``C[lo:hi] += alpha A[:, lo:hi].T @ dZ``, a row of ``C`` at a time, four samples a pass."""
     B = A.shape[0]
@@ -390,7 +390,7 @@ def _outer_wide(A, dZ, C, alpha, lo, hi):
                 c[j] += ar * d[j]
 
 
-@jit
+@inline
 def _outer_narrow(A, dZ, C, alpha, lo, hi):
     """``C[lo:hi] += alpha A[:, lo:hi].T @ dZ`` for few outputs: a column of ``C`` at a time."""
     B = A.shape[0]

@@ -32,7 +32,7 @@ def _binary_cross_entropy(z, y):
     return (max(z, 0) - y * z) + np.log1p(exp_nonpositive(-abs(z)))
 
 
-@jit
+@inline
 def _mse_rows(A, Y, dZ, out_code, scale, row_loss):
     """Row losses ``sum (a - y)^2``; ``dZ = scale * 2 (A - Y) * f'(Z)``."""
     B, m = A.shape
@@ -61,7 +61,7 @@ def _mse_rows(A, Y, dZ, out_code, scale, row_loss):
         derivative_rows(dZ, A, np.int64(0), B, out_code)
 
 
-@jit
+@inline
 def _softmax_cross_entropy_row(z, a, y, dz, scale):
     """Row loss ``-sum y log softmax(z)``; ``dz = scale (a sum(y) - y)``.
 
@@ -85,7 +85,7 @@ def _softmax_cross_entropy_row(z, a, y, dz, scale):
     return loss
 
 
-@jit
+@inline
 def _sigmoid_cross_entropy_row(z, a, y, dz, scale):
     """Row loss ``sum softplus(z) - y z``; ``dz = scale (a - y)``.
 
@@ -98,7 +98,7 @@ def _sigmoid_cross_entropy_row(z, a, y, dz, scale):
     return loss
 
 
-@jit
+@inline
 def _row_correct(a, y, out_code):
     """Whether a classifier's output row predicts the target row."""
     if out_code == SOFTMAX:
