@@ -96,21 +96,15 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
     """Limit every loaded BLAS library to one thread inside the block.
 
     With ``stop_waiting``, also stop the workers left spinning (see
-    :func:`stop_waiting_threads`), once the limit is set, and again once the
-    old limit is back: setting a thread count starts OpenBLAS's workers, and
-    they would spin through whatever the caller does next (for a script
-    that fits again, the validation of the next data).
+    :func:`stop_waiting_threads`), once the limit is set: setting a thread
+    count on a stopped OpenBLAS starts its workers again.
     """
     try:
         controller = _blas_controller()
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         yield
         return
-    try:
-        with controller.limit(limits=1, user_api="blas"):
-            if stop_waiting:
-                stop_waiting_threads()
-            yield
-    finally:
+    with controller.limit(limits=1, user_api="blas"):
         if stop_waiting:
             stop_waiting_threads()
+        yield
