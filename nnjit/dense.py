@@ -69,9 +69,12 @@ PARALLEL_MIN_CHECK = 1 << 16
 FORWARD, INPUT_GRAD, OUTER, CHECK = 0, 1, 2, 3
 
 # Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
-# After them, one slot per block for the result of a finiteness check.
-ONE, ZERO, MINUS_LR, DECAY, FINITE = 0, 1, 2, 3, 4
+# After them, one slot per block for the result of a finiteness check, then
+# one per layer for the factor its stored weights are to be multiplied by
+# (see nnjit.propagation).
+ONE, ZERO, MINUS_LR, DECAY, STEP, FINITE = 0, 1, 2, 3, 4, 5
 N_SCALARS = FINITE + MAX_BLOCKS
+WEIGHT_SCALES = N_SCALARS
 
 
 @inline
@@ -101,15 +104,16 @@ def block_bounds(rows, blocks, index):
 
 
 @jit
-def _forward_rows(A, W, b, Z, code, scal, lo, hi):
-    """Rows ``lo:hi`` of ``Z = f(A @ W + b)``.
+def _forward_rows(A, W, b, Z, code, scal, alpha, lo, hi):
+    """Rows ``lo:hi`` of ``Z = f(A @ (scal[alpha] W) + b)``.
 
     Piecewise-linear activations are applied inside the loops, the others in
-    a pass of their own.
+    a pass of their own.  Only BLAS applies ``scal[alpha]``: the loops, used
+    when :func:`use_blas` is false, need it to be 1.
     """
     k, m = W.shape
     if use_blas(A.shape[0], k, m):
-        _forward_blas(A, W, b, Z, code, scal, lo, hi)
+        _forward_blas(A, W, b, Z, code, scal, alpha, lo, hi)
         return
     slope = negative_slope(code, Z)
     if m >= NARROW:
@@ -121,11 +125,11 @@ def _forward_rows(A, W, b, Z, code, scal, lo, hi):
 
 
 @jit
-def _forward_blas(A, W, b, Z, code, scal, lo, hi):
-    """Rows ``lo:hi`` of ``Z = f(A @ W + b)`` by BLAS, then the bias and activation."""
+def _forward_blas(A, W, b, Z, code, scal, alpha, lo, hi):
+    """Rows ``lo:hi`` of ``Z = f(A @ (scal[alpha] W) + b)``: BLAS, then bias and activation."""
     k, m = W.shape
     slope = negative_slope(code, Z)
-    gemm(NOTRANS, NOTRANS, m, hi - lo, k, scal[ONE:], W, m, A[lo:], k, scal[ZERO:], Z[lo:], m)
+    gemm(NOTRANS, NOTRANS, m, hi - lo, k, scal[alpha:], W, m, A[lo:], k, scal[ZERO:], Z[lo:], m)
     for n in range(lo, hi):
         z = row(Z, n)
         for j in range(m):
@@ -217,29 +221,33 @@ def _piecewise_from_output(v, a, slope):
 
 
 @inline
-def dense_forward(A, W, b, Z, code, scal):
-    """``Z <- f(A @ W + b)`` with activation ``code``; ``Z`` may not alias ``A``."""
+def dense_forward(A, W, b, Z, code, scal, alpha):
+    """``Z <- f(A @ (scal[alpha] W) + b)`` with activation ``code``; ``Z`` may not alias ``A``.
+
+    ``scal[alpha]`` must be 1 unless ``use_blas(rows, n_in, n_out)``.
+    """
     rows = A.shape[0]
     blocks = n_blocks(rows, W.shape[0], W.shape[1], rows)
     if blocks > 1:
-        _parallel_blocks(np.int64(FORWARD), (A, W, Z, Z), b, code, scal, _no_slots(), blocks)
+        slots = (alpha, np.int64(ZERO))
+        _parallel_blocks(np.int64(FORWARD), (A, W, Z, Z), b, code, scal, slots, blocks)
     else:
-        _forward_rows(A, W, b, Z, code, scal, np.int64(0), rows)
+        _forward_rows(A, W, b, Z, code, scal, alpha, np.int64(0), rows)
 
 
 # -- input gradient ------------------------------------------------------------
 
 
 @jit
-def _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi):
-    """Rows ``lo:hi`` of ``dA = (dZ @ W.T) * f'(A)``.
+def _input_grad_rows(dZ, W, A, dA, code, scal, alpha, lo, hi):
+    """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)``.
 
     As in the forward pass, piecewise-linear derivatives are applied inside
-    the loops.
+    the loops, and the loops need ``scal[alpha]`` to be 1.
     """
     k, m = W.shape
     if use_blas(dZ.shape[0], k, m):
-        _input_grad_blas(dZ, W, A, dA, code, scal, lo, hi)
+        _input_grad_blas(dZ, W, A, dA, code, scal, alpha, lo, hi)
         return
     slope = negative_slope(code, dA)
     if m >= NARROW:
@@ -251,10 +259,10 @@ def _input_grad_rows(dZ, W, A, dA, code, scal, lo, hi):
 
 
 @jit
-def _input_grad_blas(dZ, W, A, dA, code, scal, lo, hi):
-    """Rows ``lo:hi`` of ``dA = (dZ @ W.T) * f'(A)`` by BLAS, then the derivative."""
+def _input_grad_blas(dZ, W, A, dA, code, scal, alpha, lo, hi):
+    """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)`` by BLAS, then the derivative."""
     k, m = W.shape
-    gemm(TRANS, NOTRANS, k, hi - lo, m, scal[ONE:], W, m, dZ[lo:], m, scal[ZERO:], dA[lo:], k)
+    gemm(TRANS, NOTRANS, k, hi - lo, m, scal[alpha:], W, m, dZ[lo:], m, scal[ZERO:], dA[lo:], k)
     if code == RELU or code == LEAKY_RELU:
         slope = negative_slope(code, dA)
         for n in range(lo, hi):
@@ -314,16 +322,18 @@ def _input_grad_narrow(dZ, W, A, dA, slope, lo, hi):
 
 
 @inline
-def dense_input_grad(dZ, W, A, dA, code, scal):
-    """``dA <- (dZ @ W.T) * f'(A)``, with ``f'`` written from the output ``A``."""
+def dense_input_grad(dZ, W, A, dA, code, scal, alpha):
+    """``dA <- (dZ @ (scal[alpha] W).T) * f'(A)``, with ``f'`` written from the output ``A``.
+
+    ``scal[alpha]`` must be 1 unless ``use_blas(rows, n_in, n_out)``.
+    """
     rows = dZ.shape[0]
     blocks = n_blocks(rows, W.shape[0], W.shape[1], rows)
     if blocks > 1:
-        _parallel_blocks(
-            np.int64(INPUT_GRAD), (dZ, W, dA, A), scal, code, scal, _no_slots(), blocks
-        )
+        slots = (alpha, np.int64(ZERO))
+        _parallel_blocks(np.int64(INPUT_GRAD), (dZ, W, dA, A), scal, code, scal, slots, blocks)
     else:
-        _input_grad_rows(dZ, W, A, dA, code, scal, np.int64(0), rows)
+        _input_grad_rows(dZ, W, A, dA, code, scal, alpha, np.int64(0), rows)
 
 
 # -- weight gradient -----------------------------------------------------------
@@ -440,16 +450,17 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
     ``matrices`` is ``(A, W, Z, Z)`` for the forward pass, ``(dZ, W, dA, A)``
     for the input gradient, ``(A, dZ, C, C)`` for the outer product and
     ``(A, A, A, A)`` for the finiteness check of ``A``, whose blocks write
-    their results to ``scal[FINITE:]``.
+    their results to ``scal[FINITE:]``.  ``slots`` are the alpha and beta
+    slots of the products (only alpha for the first two).
     """
     M1, M2, M3, M4 = matrices
     rows = M1.shape[1] if task == OUTER else M1.shape[0]
     for index in prange(blocks):
         lo, hi = block_bounds(rows, blocks, index)
         if task == FORWARD:
-            _forward_blas(M1, M2, b, M3, code, scal, lo, hi)
+            _forward_blas(M1, M2, b, M3, code, scal, slots[0], lo, hi)
         elif task == INPUT_GRAD:
-            _input_grad_blas(M1, M2, M4, M3, code, scal, lo, hi)
+            _input_grad_blas(M1, M2, M4, M3, code, scal, slots[0], lo, hi)
         elif task == OUTER:
             _outer_blas(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
         else:
@@ -518,8 +529,9 @@ def column_sums(D, out):
             out[j] += d[j]
 
 
-def make_scalars(dtype: np.dtype) -> np.ndarray:
-    """The scalar slots, with the constants filled in."""
-    scal = np.zeros(N_SCALARS, dtype=dtype)
+def make_scalars(dtype: np.dtype, layers: int = 1) -> np.ndarray:
+    """The scalar slots for a network of ``layers`` layers, with the constants filled in."""
+    scal = np.zeros(WEIGHT_SCALES + layers, dtype=dtype)
     scal[ONE] = 1
+    scal[WEIGHT_SCALES:] = 1
     return scal

@@ -16,7 +16,7 @@ from nnjit._views import borrow, copy_matrix, copy_vector, row, view2d
 from nnjit.dense import batch_finite
 from nnjit.layout import ACTIVATION
 from nnjit.losses import MSE, output_delta
-from nnjit.propagation import backward, forward, weight_penalty
+from nnjit.propagation import backward, forward, settle_scales, weight_penalty
 from nnjit.sgd import SGDConfig
 
 # How a run of batches ends.
@@ -187,6 +187,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
             step,
             check and e == 0,
         )
+        settle_scales(params, model[1], work.scal)
         if status == NONFINITE_INPUT:
             if step:
                 copy_vector(params, kept)

@@ -18,6 +18,7 @@ from nnjit.dense import (
     MAX_BLOCKS,
     MINUS_LR,
     ONE,
+    WEIGHT_SCALES,
     ZERO,
     column_sums,
     dense_forward,
@@ -80,7 +81,7 @@ def test_shapes_reach_their_paths():
 def test_forward(shape, activation, dtype):
     A, W, b, _ = _arrays(shape, dtype)
     Z = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
-    dense_forward(A, W, b, Z, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)))
+    dense_forward(A, W, b, Z, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)), np.int64(ONE))
     A64, W64, b64 = (x.astype(np.float64) for x in (A, W, b))
     assert_close(Z, reference.ACTIVATIONS[activation](A64 @ W64 + b64), dtype, factor=10)
 
@@ -90,10 +91,28 @@ def test_input_grad(shape, activation, dtype):
     A, W, _, dZ = _arrays(shape, dtype)
     activate(A, ACTIVATIONS[activation])
     dA = np.full_like(A, np.nan)
-    dense_input_grad(dZ, W, A, dA, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)))
+    dense_input_grad(
+        dZ, W, A, dA, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)), np.int64(ONE)
+    )
     A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
     expected = (dZ64 @ W64.T) * reference.DERIVATIVES[activation](A64)
     assert_close(dA, expected, dtype, factor=10)
+
+
+@pytest.mark.parametrize("name", ["blas", "parallel blocks"])
+def test_blas_products_apply_the_weight_factor(name, dtype):
+    """BLAS multiplies ``W`` by the factor in its slot; see nnjit.propagation.backward."""
+    A, W, b, dZ = _arrays(SHAPES[name], dtype)
+    scal = make_scalars(np.dtype(dtype))
+    scal[WEIGHT_SCALES] = 0.75
+    slot = np.int64(WEIGHT_SCALES)
+    Z = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
+    dense_forward(A, W, b, Z, ACTIVATIONS["relu"], scal, slot)
+    A64, W64, b64, dZ64 = (x.astype(np.float64) for x in (A, W, b, dZ))
+    assert_close(Z, np.maximum(A64 @ (0.75 * W64) + b64, 0), dtype, factor=10)
+    dA = np.full_like(A, np.nan)
+    dense_input_grad(dZ, W, A, dA, ACTIVATIONS["identity"], scal, slot)
+    assert_close(dA, dZ64 @ (0.75 * W64).T, dtype, factor=10)
 
 
 def test_outer_product(shape, dtype):

@@ -48,6 +48,34 @@ def test_fit_matches_numpy(hidden, output, loss, sizes, case, dtype):
     assert len(history.loss) == kwargs["epochs"] == len(history.epoch_time)
 
 
+@pytest.mark.parametrize(
+    ("sizes", "n", "batch_size", "l2"),
+    [
+        # 1 - lr l2 = 0.95: the factor leaves [0.5, 2] after 14 steps; the last
+        # batch, of 2 rows, goes to the loops, which need it multiplied in.
+        ((128, 128, 20, 4), 64 * 15 + 2, 64, 1.0),
+        # 1 - lr l2 = 0.5 for 300 steps: left to itself the factor would
+        # reach 0 in float32 after 150.
+        ((16, 16, 3), 4 * 300, 4, 10.0),
+    ],
+)
+def test_weight_decay_on_blas_layers_matches_numpy(sizes, n, batch_size, l2, dtype):
+    """Plain SGD with L2 where BLAS computes the products.
+
+    Those layers keep their weights divided by the decay still to apply (see
+    :func:`nnjit.propagation.backward`).
+    """
+    net, X, y = make_problem("relu", "softmax", "cross_entropy", sizes=sizes, n=n, dtype=dtype)
+    reference = twin(net, "numpy")
+    kwargs = {"epochs": 2, "batch_size": batch_size, "lr": 0.05, "l2": l2, "shuffle": False}
+    history = net.fit(X, y, **kwargs)
+    expected = reference.fit(X, y, **kwargs)
+    factor = 100 if dtype == "float32" else 10
+    assert_close(net.params, reference.params, dtype, factor)
+    assert_close(history.loss, expected.loss, dtype, factor)
+    assert_close(net.forward(X), reference.forward(X), dtype, factor)
+
+
 def test_epochs_in_one_call_equal_epochs_one_by_one():
     """Without validation data several epochs run per compiled call; with it, one."""
     net, X, y = make_problem("relu", "softmax", "cross_entropy", sizes=(4, 9, 3))

@@ -92,6 +92,7 @@ class DenseKernels:
         self.dX = np.empty((rows, n_in), dtype=dtype)
         self.dW = np.empty((n_in, n_out), dtype=dtype)
         self.scal = dense.make_scalars(np.dtype(dtype))
+        self.one = np.int64(dense.ONE)  # the slot of W's factor: 1
         self.limiter = common.pin_blas(backend)
         for method in (self.time_forward, self.time_input_grad, self.time_weight_grad):
             method(layer, backend, dtype)
@@ -102,13 +103,13 @@ class DenseKernels:
 
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
-            dense.dense_forward(self.X, self.W, self.b, self.Z, self.code, self.scal)
+            dense.dense_forward(self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
         else:
             reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
 
     def time_input_grad(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
-            dense.dense_input_grad(self.dZ, self.W, self.X, self.dX, self.code, self.scal)
+            dense.dense_input_grad(self.dZ, self.W, self.X, self.dX, self.code, self.scal, self.one)
         else:
             (self.dZ @ self.W.T) * reference.DERIVATIVES[self.name](self.X)
 
