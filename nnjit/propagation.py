@@ -184,19 +184,25 @@ def backward(params, table, loss_code, X, Y, work, optimizer, step):
         column_sums(dZ, db)
         w_lo = table[layer, W_OFFSET]
         b_lo = table[layer, B_OFFSET]
-        decay = scal[DECAY]
-        if fused and use_blas(B, W.shape[0], W.shape[1]) and 0.5 <= decay <= 2:
-            factor = scal[scale] * decay
-            scal[scale] = factor
-            scal[STEP] = -cfg.lr / factor
-            dense_outer(A_prev, dZ, W, scal, np.int64(STEP), np.int64(ONE))
-            if not 0.5 <= factor <= 2:
-                settle_scale(W, scal, scale)
-        elif fused:
+        # The weight gradient, or with plain SGD the whole step of the weights.
+        # One call site: each one compiles the products again.
+        C, alpha, beta = dW, np.int64(ONE), np.int64(ZERO)
+        lazy = False
+        if fused:
+            C = W
+            # The factor is 1 unless the layer went to BLAS with the same
+            # decay earlier in this call: forward() settles it for the loops.
+            lazy = use_blas(B, W.shape[0], W.shape[1]) and 0.5 <= scal[DECAY] <= 2
+            if lazy:
+                scal[scale] *= scal[DECAY]
+                scal[STEP] = -cfg.lr / scal[scale]
+                alpha, beta = np.int64(STEP), np.int64(ONE)
+            else:
+                alpha, beta = np.int64(MINUS_LR), np.int64(DECAY)
+        dense_outer(A_prev, dZ, C, scal, alpha, beta)
+        if lazy and not 0.5 <= scal[scale] <= 2:
             settle_scale(W, scal, scale)
-            dense_outer(A_prev, dZ, W, scal, np.int64(MINUS_LR), np.int64(DECAY))
-        else:
-            dense_outer(A_prev, dZ, dW, scal, np.int64(ONE), np.int64(ZERO))
+        if not fused:
             if step:
                 sgd_step(params, grad, velocity, cfg, cfg.l2, w_lo, b_lo)
             elif cfg.l2 != 0:
