@@ -2,7 +2,9 @@
 
 ``numba`` runs the compiled kernels; ``numpy`` (:mod:`nnjit.reference`) runs
 the same mathematics in plain NumPy.  Both take C-contiguous arrays of the
-model's dtype, checked by the caller.
+model's dtype, checked by the caller, except that ``train_epochs(check=True)``
+and ``loss_and_grad`` check ``X`` for NaN and infinity themselves: the numba
+backend as it reads each batch, without a pass over the data of its own.
 """
 
 from __future__ import annotations
@@ -29,9 +31,6 @@ class NumbaBackend:
     """Compiled implementation of the backend interface."""
 
     name = "numba"
-    # train_epochs(check=True) and loss_and_grad check the inputs for NaN and
-    # infinity as they read them, and raise ValueError before anything changes.
-    checks_finite = True
 
     def __init__(self, layout: Layout, dtype: np.dtype) -> None:
         self.layout = layout

@@ -476,18 +476,25 @@ def _no_slots():
 
 
 @inline
-def rows_finite(A, lo, hi):
-    """Whether every value in the rows ``lo:hi`` of ``A`` is finite."""
+def values_finite(v):
+    """Whether every value of the 1-D array ``v`` is finite."""
     # v * 0 is 0 for a finite v and NaN otherwise; a sum, unlike a search
     # that stops early, vectorises.  Without ``nnan`` and ``ninf`` in the
     # fast-math flags LLVM may not fold the product to 0.
-    zero = A.dtype.type(0.0)
+    zero = v.dtype.type(0.0)
     total = zero
-    for n in range(lo, hi):
-        a = row(A, n)
-        for j in range(a.size):
-            total += a[j] * zero
+    for j in range(v.size):
+        total += v[j] * zero
     return total == 0
+
+
+@inline
+def rows_finite(A, lo, hi):
+    """Whether every value in the rows ``lo:hi`` of ``A`` is finite."""
+    for n in range(lo, hi):
+        if not values_finite(row(A, n)):
+            return False
+    return True
 
 
 @inline

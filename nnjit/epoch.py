@@ -13,7 +13,7 @@ import numpy as np
 
 from nnjit._config import inline, jit
 from nnjit._views import borrow, copy_matrix, copy_vector, row, view2d
-from nnjit.dense import batch_finite
+from nnjit.dense import batch_finite, values_finite
 from nnjit.layout import ACTIVATION
 from nnjit.losses import MSE, output_delta
 from nnjit.propagation import backward, forward, settle_scales, weight_penalty
@@ -118,15 +118,6 @@ def train_batches(model, data, optimizer, work, first, stop, batch_size, step, c
     return loss_sum, correct, seen, COMPLETED
 
 
-@inline
-def all_finite(values):
-    """``np.isfinite(values).all()`` without the temporary array."""
-    for i in range(values.size):
-        if not np.isfinite(values[i]):
-            return False
-    return True
-
-
 @jit
 def train_epochs(model, data, optimizer, work, schedule, stats, kept):
     """Epochs, or slices of one, in one compiled call: the training entry point.
@@ -196,7 +187,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         stats[e, 1] = correct
         stats[e, 2] = seen
         stats[e, 3] = weight_penalty(params, model[1], cfg.l2)
-        if status == DIVERGED or not all_finite(params):
+        if status == DIVERGED or not values_finite(params):
             if step:
                 copy_vector(params, kept)
             return e

@@ -42,21 +42,20 @@ def exp_nonpositive(x):
     raise NotImplementedError("exp_nonpositive is callable from compiled code only")
 
 
+# Each type's partner of the same width, for reading a float's bits as an
+# integer and back.
+_SAME_WIDTH = {
+    types.float64: types.int64,
+    types.int64: types.float64,
+    types.float32: types.int32,
+    types.int32: types.float32,
+}
+
+
 @intrinsic
-def _bits_as_float(typingctx, bits):
-    """The float whose bits are ``bits`` (int64 -> float64, int32 -> float32)."""
-    result = types.float64 if bits.bitwidth == 64 else types.float32
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(result))
-
-    return result(bits), codegen
-
-
-@intrinsic
-def _float_as_bits(typingctx, value):
-    """The bits of a float, as int64 for float64 and int32 for float32."""
-    result = types.int64 if value.bitwidth == 64 else types.int32
+def _reinterpret(typingctx, value):
+    """The bits of ``value`` read as its partner type (float64 <-> int64, float32 <-> int32)."""
+    result = _SAME_WIDTH[value]
 
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(result))
@@ -94,7 +93,7 @@ def _exp_for(dtype, degree, shift, lowest, bias, bits):
         for c in coefficients:
             p = p * r + c
         # numba widens int32 arithmetic to int64: keep the low bits of the type.
-        scale = _bits_as_float(exponent_type((np.int64(_float_as_bits(t)) + bias) << bits))
+        scale = _reinterpret(exponent_type((np.int64(_reinterpret(t)) + bias) << bits))
         result = p * scale
         result = result if x >= lowest else zero
         return result if x == x else x

@@ -212,7 +212,7 @@ class Network:
         grad : ndarray, shape (n_params,)
         """
         params = check_params(params, self.n_params, self._dtype)
-        X, Y = self._data(X, y, finite=not self._backend.checks_finite)
+        X, Y = self._data(X, y, finite=False)  # the backend checks X
         return self._backend.loss_and_grad(params, X, Y, check_real(l2, "l2"))
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
@@ -300,9 +300,10 @@ class Network:
             When the training loss stops being finite; the network then holds
             the parameters from the end of the last finite epoch.
         """
-        # The numba backend checks X for NaN and infinity in the first epoch,
-        # as it reads each batch; a progress bar shows batches as they run.
-        check = self._backend.checks_finite and not verbose
+        # The backend checks X for NaN and infinity in the first epoch (the
+        # numba backend as it reads each batch); a progress bar shows batches
+        # as they run, so with one X is checked first.
+        check = not verbose
         X, Y = self._data(X, y, finite=not check)
         validation = None if validation_data is None else self._validation(validation_data)
         epochs = check_int(epochs, "epochs", 0)

@@ -120,8 +120,6 @@ class NumpyBackend:
     """Pure-NumPy implementation of the backend interface."""
 
     name = "numpy"
-    # Training and gradients need inputs checked for NaN and infinity first.
-    checks_finite = False
 
     def __init__(self, layout: Layout, dtype: np.dtype) -> None:
         self.layout = layout
@@ -138,6 +136,7 @@ class NumpyBackend:
     def loss_and_grad(
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float
     ) -> tuple[float, np.ndarray]:
+        check_finite(X, "X", self.dtype)
         activations, Z = forward(self.layout, params, X)
         data = float(row_losses(self.layout, Z, activations[-1], Y).mean())
         grad = backward(
