@@ -120,8 +120,6 @@ def _forward_rows(A, W, b, Z, code, scal, alpha, lo, hi):
         _forward_wide(A, W, b, Z, slope, lo, hi)
     else:
         _forward_narrow(A, W, b, Z, slope, lo, hi)
-    if not is_piecewise_linear(code):
-        activate_rows(Z, lo, hi, code)
 
 
 @jit
@@ -134,8 +132,6 @@ def _forward_blas(A, W, b, Z, code, scal, alpha, lo, hi):
         z = row(Z, n)
         for j in range(m):
             z[j] = _piecewise(z[j] + b[j], slope)
-    if not is_piecewise_linear(code):
-        activate_rows(Z, lo, hi, code)
 
 
 @inline
@@ -233,6 +229,8 @@ def dense_forward(A, W, b, Z, code, scal, alpha):
         _parallel_blocks(np.int64(FORWARD), (A, W, Z, Z), b, code, scal, slots, blocks)
     else:
         _forward_rows(A, W, b, Z, code, scal, alpha, np.int64(0), rows)
+    if not is_piecewise_linear(code):
+        activate_rows(Z, np.int64(0), rows, code)
 
 
 # -- input gradient ------------------------------------------------------------
@@ -254,8 +252,6 @@ def _input_grad_rows(dZ, W, A, dA, code, scal, alpha, lo, hi):
         _input_grad_wide(dZ, W, A, dA, slope, lo, hi)
     else:
         _input_grad_narrow(dZ, W, A, dA, slope, lo, hi)
-    if not is_piecewise_linear(code):
-        derivative_rows(dA, A, lo, hi, code)
 
 
 @jit
@@ -267,8 +263,6 @@ def _input_grad_blas(dZ, W, A, dA, code, scal, alpha, lo, hi):
         slope = negative_slope(code, dA)
         for n in range(lo, hi):
             _piecewise_derivative(row(dA, n), row(A, n), slope)
-    elif not is_piecewise_linear(code):
-        derivative_rows(dA, A, lo, hi, code)
 
 
 @inline
@@ -334,6 +328,8 @@ def dense_input_grad(dZ, W, A, dA, code, scal, alpha):
         _parallel_blocks(np.int64(INPUT_GRAD), (dZ, W, dA, A), scal, code, scal, slots, blocks)
     else:
         _input_grad_rows(dZ, W, A, dA, code, scal, alpha, np.int64(0), rows)
+    if not is_piecewise_linear(code):
+        derivative_rows(dA, A, np.int64(0), rows, code)
 
 
 # -- weight gradient -----------------------------------------------------------
