@@ -53,71 +53,6 @@ def _gather(X, Y, order, lo, hi, work, sequential):
     return Xb, Yb
 
 
-@inline
-def train_batches(model, data, optimizer, work, first, stop, batch_size, step, check):
-    """Mini-batches ``first .. stop - 1`` of one epoch, or one full-batch gradient.
-
-    Parameters
-    ----------
-    model : tuple
-        ``(params, table, loss_code)``; ``params`` is updated in place.
-    data : tuple
-        ``(X, Y, order)``: inputs, 2-D targets and the epoch's sample order.
-    optimizer : tuple
-        ``(cfg, velocity, grad)``: :class:`nnjit.sgd.SGDConfig`, the momentum
-        buffer and the gradient buffer.
-    work : Workspace
-        Buffers for ``batch_size`` rows.
-    first, stop, batch_size : int
-        The batch range; batch ``i`` holds samples ``order[i*bs : (i+1)*bs]``
-        (the last one may be smaller).
-    step : bool
-        Take the SGD step of every batch.  If false, the gradient of the mean
-        loss plus ``(cfg.l2/2) sum ||W||^2`` over the last batch is left in
-        ``grad`` and the parameters stay as they are: with one batch of every
-        sample, this is the full-batch gradient.
-    check : bool
-        Check that each batch's inputs are finite before its forward pass.
-
-    Returns
-    -------
-    loss_sum : float
-        Sum over the samples of their data loss, before each step; it includes
-        the batch whose loss was not finite, if there is one.
-    correct : int
-        Samples predicted right before each step (classifiers).
-    seen : int
-        Samples whose batch was completed.
-    status : int
-        ``COMPLETED``; ``DIVERGED`` if a batch loss was NaN or infinite, the
-        epoch then stopped before that batch's update; ``NONFINITE_INPUT`` if
-        ``check`` found a NaN or infinity in a batch, before its forward pass.
-    """
-    params, table, loss_code = model
-    X, Y, order = data
-    N = order.size
-    sequential = is_sequential(order)
-    loss_sum = 0.0
-    correct = 0
-    seen = 0
-    for batch in range(first, stop):
-        lo = batch * batch_size
-        hi = min(lo + batch_size, N)
-        Xb, Yb = _gather(X, Y, order, lo, hi, work, sequential)
-        if check and not batch_finite(Xb, work.scal):
-            return loss_sum, correct, seen, NONFINITE_INPUT
-        forward(params, table, Xb, work, loss_code != MSE)
-        loss = backward(params, table, loss_code, Xb, Yb, work, optimizer, step)
-        B = hi - lo
-        loss_sum += loss * B
-        if not np.isfinite(loss):
-            return loss_sum, correct, seen, DIVERGED
-        for n in range(B):
-            correct += work.row_correct[n]
-        seen += B
-    return loss_sum, correct, seen, COMPLETED
-
-
 @jit
 def train_epochs(model, data, optimizer, work, schedule, stats, kept):
     """Epochs, or slices of one, in one compiled call: the training entry point.
@@ -158,7 +93,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         an infinity; ``params`` are then back where they started.
     """
     model, data, optimizer, work, stats, kept = borrow((model, data, optimizer, work, stats, kept))
-    params = model[0]
+    params, table, loss_code = model
     X, Y, orders = data
     cfg, velocity, grad = optimizer
     lrs, batch_size, batches, step, check = schedule
@@ -166,19 +101,32 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         if step:
             copy_vector(kept, params)
         order = orders[e] if orders.shape[0] > 1 else orders[0]
-        epoch_cfg = SGDConfig(lrs[e], cfg.momentum, cfg.nesterov, cfg.l2)
-        loss_sum, correct, seen, status = train_batches(
-            model,
-            (X, Y, order),
-            (epoch_cfg, velocity, grad),
-            work,
-            batches[0],
-            batches[1],
-            batch_size,
-            step,
-            check and e == 0,
-        )
-        settle_scales(params, model[1], work.scal)
+        N = order.size
+        sequential = is_sequential(order)
+        epoch_optimizer = (SGDConfig(lrs[e], cfg.momentum, cfg.nesterov, cfg.l2), velocity, grad)
+        # The batches, written out here rather than in a function of their
+        # own: inlining a function this large cost a second of compile time.
+        loss_sum = 0.0
+        correct = 0
+        seen = 0
+        status = COMPLETED
+        for batch in range(batches[0], batches[1]):
+            lo = batch * batch_size
+            hi = min(lo + batch_size, N)
+            Xb, Yb = _gather(X, Y, order, lo, hi, work, sequential)
+            if check and e == 0 and not batch_finite(Xb, work.scal):
+                status = NONFINITE_INPUT
+                break
+            forward(params, table, Xb, work, loss_code != MSE)
+            loss = backward(params, table, loss_code, Xb, Yb, work, epoch_optimizer, step)
+            loss_sum += loss * (hi - lo)
+            if not np.isfinite(loss):
+                status = DIVERGED
+                break
+            for n in range(hi - lo):
+                correct += work.row_correct[n]
+            seen += hi - lo
+        settle_scales(params, table, work.scal)
         if status == NONFINITE_INPUT:
             if step:
                 copy_vector(params, kept)
@@ -186,7 +134,7 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         stats[e, 0] = loss_sum
         stats[e, 1] = correct
         stats[e, 2] = seen
-        stats[e, 3] = weight_penalty(params, model[1], cfg.l2)
+        stats[e, 3] = weight_penalty(params, table, cfg.l2)
         if status == DIVERGED or not values_finite(params):
             if step:
                 copy_vector(params, kept)
