@@ -18,7 +18,7 @@ from nnjit import epoch
 from nnjit.blas import single_threaded
 from nnjit.dense import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS
 from nnjit.layout import Layout
-from nnjit.propagation import Workspace, make_workspace, weight_penalty
+from nnjit.propagation import Workspace, make_workspace
 from nnjit.reference import NumpyBackend
 from nnjit.sgd import SGDConfig
 from nnjit.validation import check_finite
@@ -57,34 +57,39 @@ class NumbaBackend:
 
     def output(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], self.layout.sizes[-1]), dtype=self.dtype)
-        self._evaluate(params, X, out[:0], out)
+        self._evaluate(params, X, out[:0], out, 0.0)
         return out
 
-    def _evaluate(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, out: np.ndarray) -> float:
-        work = self._workspace(min(X.shape[0], CHUNK_ROWS))
-        with self._blas_pinned(work.inputs.shape[0]):
-            return epoch.evaluate(self._model(params), X, Y, out, work)
-
     def loss(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float) -> float:
-        data = self._evaluate(params, X, Y, Y[:0])
-        if l2:
-            data += weight_penalty(params, self.layout.table, self.dtype.type(l2))
-        return float(data)
+        return self._evaluate(params, X, Y, Y[:0], l2)
+
+    def _evaluate(
+        self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, out: np.ndarray, l2: float
+    ) -> float:
+        """Mean data loss against ``Y`` (if it has rows) plus the L2 term.
+
+        The outputs are written to ``out`` if it has a row per sample.
+        """
+        N = X.shape[0]
+        rows = max(min(N, CHUNK_ROWS), 1)
+        data = (X, Y, np.arange(N)[None], out)
+        batches = (0, -(-N // rows))
+        with self._blas_pinned(rows):
+            _, stats = self._run(params, self._state(rows), data, self._config(l2), batches, rows)
+        return float(stats[0, 0] / max(N, 1) + stats[0, 3])
 
     def loss_and_grad(
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float
     ) -> tuple[float, np.ndarray]:
-        grad = np.empty_like(params)
-        dt = self.dtype.type
         N = X.shape[0]
-        # One epoch of one batch of every sample, with no step.
-        cfg = SGDConfig(dt(0), dt(0), False, dt(l2))
+        state = self._state(N)
         # Without steps the parameters never change: nothing to keep a copy of.
-        state = {"velocity": grad, "grad": grad, "kept": grad, "work": self._workspace(N)}
+        grad = state["grad"] = np.empty_like(params)
+        # One epoch of one batch of every sample, with no step.
+        data = (X, Y, np.arange(N)[None], self._no_outputs)
+        task = (epoch.GRADIENT, True)
         with self._blas_pinned(N):
-            _, stats = self._train(
-                params, state, (X, Y, np.arange(N)[None]), cfg, (0, 1), N, False, check=True
-            )
+            _, stats = self._run(params, state, data, self._config(l2), (0, 1), N, task)
         return float(stats[0, 0] / N + stats[0, 3]), grad
 
     def session(self) -> contextlib.AbstractContextManager:
@@ -108,14 +113,16 @@ class NumbaBackend:
         cfg: SGDConfig,
         check: bool = False,
     ) -> tuple[int, np.ndarray]:
-        """Whole epochs in one compiled call; see :func:`nnjit.epoch.train_epochs`.
+        """Whole epochs in one compiled call; see :func:`nnjit.epoch.run_epochs`.
 
         With ``check``, a NaN or infinity in ``X`` raises ValueError, with the
         parameters back where they were.
         """
         lrs, batch_size = schedule
         n_batches = -(-data[0].shape[0] // batch_size)
-        return self._train(params, state, data, cfg, (0, n_batches), batch_size, True, lrs, check)
+        data = (*data, self._no_outputs)
+        task = (epoch.TRAIN, check)
+        return self._run(params, state, data, cfg, (0, n_batches), batch_size, task, lrs)
 
     def run_batches(
         self,
@@ -128,29 +135,42 @@ class NumbaBackend:
         """Mini-batches ``first .. stop - 1`` of one epoch in one compiled call."""
         first, stop, batch_size = batches
         X, Y, order = data
-        done, stats = self._train(
-            params, state, (X, Y, order[None]), cfg, (first, stop), batch_size
-        )
+        data = (X, Y, order[None], self._no_outputs)
+        task = (epoch.TRAIN, False)
+        done, stats = self._run(params, state, data, cfg, (first, stop), batch_size, task)
         return float(stats[0, 0]), int(stats[0, 1]), int(stats[0, 2]), done == 1
 
-    def _train(
+    @property
+    def _no_outputs(self) -> np.ndarray:
+        return np.empty((0, self.layout.sizes[-1]), dtype=self.dtype)
+
+    def _config(self, l2: float) -> SGDConfig:
+        dt = self.dtype.type
+        return SGDConfig(dt(0), dt(0), False, dt(l2))
+
+    def _state(self, rows: int) -> dict:
+        """The state of a call that takes no steps, with buffers for ``rows`` rows."""
+        unused = np.empty(0, dtype=self.dtype)
+        return {"velocity": unused, "grad": unused, "kept": unused, "work": self._workspace(rows)}
+
+    def _run(
         self,
         params: np.ndarray,
         state: dict,
-        data: tuple[np.ndarray, np.ndarray, np.ndarray],
+        data: tuple[np.ndarray, ...],
         cfg: SGDConfig,
         batches: tuple[int, int],
         batch_size: int,
-        step: bool = True,
+        task: tuple[int, bool] = (epoch.EVALUATE, False),
         lrs: np.ndarray | None = None,
-        check: bool = False,
     ) -> tuple[int, np.ndarray]:
+        """:func:`nnjit.epoch.run_epochs` with ``task = (task, check)``."""
         if lrs is None:
             lrs = np.array([cfg.lr], dtype=self.dtype)
         stats = np.zeros((lrs.size, 4))
         optimizer = (cfg, state["velocity"], state["grad"])
-        schedule = (lrs, batch_size, batches, step, check)
-        done = epoch.train_epochs(
+        schedule = (lrs, batch_size, batches, *task)
+        done = epoch.run_epochs(
             self._model(params), data, optimizer, state["work"], schedule, stats, state["kept"]
         )
         if done == epoch.BAD_INPUT:

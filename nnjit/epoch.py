@@ -1,10 +1,10 @@
-"""The two compiled entry points of the ``numba`` backend.
+"""The compiled entry point of the ``numba`` backend.
 
-:func:`train_epochs` trains without returning to Python: whole epochs, a
-slice of one when a progress bar is shown, or a full-batch gradient.  Each
-mini-batch is gathered, passed forward and backward, and stepped.
-:func:`evaluate` gives outputs and losses.  Every entry point compiles the
-whole network's code again, so there are as few as can be.
+:func:`run_epochs` trains without returning to Python: whole epochs, a slice
+of one when a progress bar is shown, or a full-batch gradient.  Each
+mini-batch is gathered, passed forward and backward, and stepped.  It also
+evaluates: outputs and losses, a chunk of samples at a time.  Every entry
+point would compile the whole network's code again, so there is one.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from nnjit.losses import MSE, output_delta
 from nnjit.propagation import backward, forward, settle_scales, weight_penalty
 from nnjit.sgd import SGDConfig
 
+# What a call does with each batch: an SGD step, the gradient left in the
+# gradient buffer, or the forward pass alone.
+TRAIN, GRADIENT, EVALUATE = 0, 1, 2
 # How a run of batches ends.
 COMPLETED, DIVERGED, NONFINITE_INPUT = 0, 1, 2
-# What train_epochs returns when it found a NaN or infinite input.
+# What run_epochs returns when it found a NaN or infinite input.
 BAD_INPUT = -1
 
 
@@ -54,32 +57,46 @@ def _gather(X, Y, order, lo, hi, work, sequential):
 
 
 @jit
-def train_epochs(model, data, optimizer, work, schedule, stats, kept):
-    """Epochs, or slices of one, in one compiled call: the training entry point.
+def run_epochs(model, data, optimizer, work, schedule, stats, kept):
+    """Epochs, slices of one, or an evaluation, in one compiled call.
 
     Parameters
     ----------
-    model, work
-        As for :func:`train_batches`.
+    model : tuple
+        ``(params, table, loss_code)``; ``params`` is updated in place.
     data : tuple
-        ``(X, Y, orders)``; row ``e`` of ``orders`` is epoch ``e``'s sample
-        order, or ``orders`` has one row that every epoch uses.
+        ``(X, Y, orders, out)``: inputs, 2-D targets, sample orders and
+        outputs.  Row ``e`` of ``orders`` is epoch ``e``'s sample order, or
+        ``orders`` has one row that every epoch uses.  Batch ``i`` holds the
+        samples ``order[i*bs : (i+1)*bs]`` (the last one may be smaller).
+        With ``EVALUATE``, ``Y`` may have no rows (no loss is taken), and
+        ``out`` receives every sample's output if it has a row per sample.
     optimizer : tuple
-        ``(cfg, velocity, grad)``; ``cfg.lr`` is replaced by each epoch's rate.
+        ``(cfg, velocity, grad)``: :class:`nnjit.sgd.SGDConfig`, the momentum
+        buffer and the gradient buffer; ``cfg.lr`` is replaced by each
+        epoch's rate.
+    work : Workspace
+        Buffers for batches of ``bs`` rows.
     schedule : tuple
-        ``(lrs, batch_size, batches, step, check)``: the learning rate of
-        every epoch; the batch size; the range ``(first, stop)`` of batches
-        each epoch runs, all of them or a slice when a progress bar is shown;
-        whether to take SGD steps; and whether to check that the inputs of
-        the first epoch are finite.  Without steps, one epoch of one batch of
-        every sample leaves the full-batch gradient in ``grad``.
+        ``(lrs, bs, batches, task, check)``: the learning rate of every epoch;
+        the batch size; the range ``(first, stop)`` of batches each epoch
+        runs, all of them or a slice when a progress bar is shown; the task
+        (below); and whether to check that the inputs of the first epoch are
+        finite, each batch just before its forward pass reads it.
+
+        ``TRAIN`` takes the SGD step of every batch.  ``GRADIENT`` leaves the
+        gradient of the mean loss plus ``(cfg.l2/2) sum ||W||^2`` over the
+        last batch in ``grad``, and the parameters as they are: with one batch
+        of every sample, this is the full-batch gradient.  ``EVALUATE`` runs
+        the forward pass alone.
 
         The check costs almost nothing: each batch is read into the cache
         just before the forward pass reads it.  A separate pass over the data
         in Python took about 7 ms for W4's inputs in float32.
     stats : ndarray of float64, shape (n_epochs, 4)
-        Written: each epoch's loss sum, correct predictions and samples, and
-        the L2 term ``(l2/2) sum ||W||^2`` at its end.
+        Written: each epoch's sum over the samples of their data loss before
+        each step, its correct predictions (classifiers) and samples, and the
+        L2 term ``(cfg.l2/2) sum ||W||^2`` at its end.
     kept : ndarray
         Scratch of the parameters' size, for the parameters at the start of
         each epoch; unused without steps, which leave the parameters alone.
@@ -88,23 +105,29 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
     -------
     int
         Epochs completed with a finite loss and finite parameters.  If it is
-        less than ``len(lrs)``, the next epoch diverged and ``params`` are back
-        where that epoch started.  ``BAD_INPUT`` if the check found a NaN or
-        an infinity; ``params`` are then back where they started.
+        less than ``len(lrs)``, the next epoch diverged: it stopped before the
+        update of the batch whose loss was not finite (that batch's loss is
+        in the sum), and ``params`` are back where that epoch started.  An
+        evaluation never stops early.  ``BAD_INPUT`` if the check found a NaN
+        or an infinity; ``params`` are then back where they started.
     """
     model, data, optimizer, work, stats, kept = borrow((model, data, optimizer, work, stats, kept))
     params, table, loss_code = model
-    X, Y, orders = data
+    X, Y, orders, out = data
     cfg, velocity, grad = optimizer
-    lrs, batch_size, batches, step, check = schedule
+    lrs, batch_size, batches, task, check = schedule
+    step = task == TRAIN
+    backprop = task != EVALUATE
+    L = table.shape[0]
     for e in range(lrs.size):
         if step:
             copy_vector(kept, params)
         order = orders[e] if orders.shape[0] > 1 else orders[0]
         N = order.size
         sequential = is_sequential(order)
+        targets = backprop or Y.shape[0] == N
         epoch_optimizer = (SGDConfig(lrs[e], cfg.momentum, cfg.nesterov, cfg.l2), velocity, grad)
-        # The batches, written out here rather than in a function of their
+        # The batches are written out here rather than in a function of their
         # own: inlining a function this large cost a second of compile time.
         loss_sum = 0.0
         correct = 0
@@ -113,19 +136,32 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
         for batch in range(batches[0], batches[1]):
             lo = batch * batch_size
             hi = min(lo + batch_size, N)
+            B = hi - lo
             Xb, Yb = _gather(X, Y, order, lo, hi, work, sequential)
             if check and e == 0 and not batch_finite(Xb, work.scal):
                 status = NONFINITE_INPUT
                 break
-            forward(params, table, Xb, work, loss_code != MSE)
-            loss = backward(params, table, loss_code, Xb, Yb, work, epoch_optimizer, step)
-            loss_sum += loss * (hi - lo)
-            if not np.isfinite(loss):
+            A_out = forward(params, table, Xb, work, targets and loss_code != MSE)
+            if backprop:
+                loss = backward(params, table, loss_code, Xb, Yb, work, epoch_optimizer, step)
+            else:
+                if out.shape[0] == N:
+                    copy_matrix(out[lo:hi], A_out)
+                loss = 0.0
+                if targets:
+                    m = A_out.shape[1]
+                    loss = output_delta(
+                        loss_code, table[L - 1, ACTIVATION], view2d(work.logits, 0, B, m),
+                        A_out, Yb, view2d(work.delta, 0, B, m), work.row_loss, work.row_correct,
+                    )  # fmt: skip
+            loss_sum += loss * B
+            if backprop and not np.isfinite(loss):
                 status = DIVERGED
                 break
-            for n in range(hi - lo):
-                correct += work.row_correct[n]
-            seen += hi - lo
+            if targets:
+                for n in range(B):
+                    correct += work.row_correct[n]
+            seen += B
         settle_scales(params, table, work.scal)
         if status == NONFINITE_INPUT:
             if step:
@@ -140,33 +176,3 @@ def train_epochs(model, data, optimizer, work, schedule, stats, kept):
                 copy_vector(params, kept)
             return e
     return lrs.size
-
-
-@jit
-def evaluate(model, X, Y, out, work):
-    """Outputs and mean data loss (no L2) over every row of ``X``, a chunk at a time.
-
-    The outputs are written to ``out`` if it has a row per sample, and the
-    loss is taken against ``Y`` if it has a row per sample (else it is 0).
-    """
-    model, X, Y, out, work = borrow((model, X, Y, out, work))
-    params, table, loss_code = model
-    L = table.shape[0]
-    N = X.shape[0]
-    rows = work.inputs.shape[0]
-    total = 0.0
-    for lo in range(0, N, rows):
-        hi = min(lo + rows, N)
-        A_out = forward(params, table, X[lo:hi], work, loss_code != MSE and Y.shape[0] == N)
-        if out.shape[0] == N:
-            copy_matrix(out[lo:hi], A_out)
-        if Y.shape[0] == N:
-            B, m = A_out.shape
-            Z = view2d(work.logits, 0, B, m)
-            dZ = view2d(work.delta, 0, B, m)
-            batch_mean = output_delta(
-                loss_code, table[L - 1, ACTIVATION], Z, A_out, Y[lo:hi], dZ,
-                work.row_loss, work.row_correct,
-            )  # fmt: skip
-            total += batch_mean * B
-    return total / max(N, 1)
