@@ -24,7 +24,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-from nnjit._config import inline, jit
+from nnjit._config import inline
 
 
 @intrinsic
@@ -126,14 +126,14 @@ def segment(flat, start, size):
     return row(view2d(flat, start, 1, size), 0)
 
 
-@jit
+@inline
 def copy_vector(dst, src):
     """``dst[:] = src`` for 1-D arrays of the same length (not checked)."""
     for j in range(dst.shape[0]):
         dst[j] = src[j]
 
 
-@jit
+@inline
 def copy_matrix(dst, src):
     """``dst[:] = src`` for 2-D arrays of the same shape (not checked)."""
     for n in range(dst.shape[0]):

@@ -511,7 +511,7 @@ def batch_finite(A, scal):
     return True
 
 
-@jit
+@inline
 def column_sums(D, out):
     """``out = D.sum(axis=0)``, four rows at a time, in a fixed order."""
     B, m = D.shape

@@ -12,11 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit._config import inline, jit
-from nnjit._views import borrow, copy_matrix, copy_vector, row, view2d
+from nnjit._views import borrow, copy_matrix, copy_vector, row
 from nnjit.dense import batch_finite, values_finite
-from nnjit.layout import ACTIVATION
-from nnjit.losses import MSE, output_delta
-from nnjit.propagation import backward, forward, settle_scales, weight_penalty
+from nnjit.losses import MSE
+from nnjit.propagation import backward, forward, output_loss, settle_scales, weight_penalty
 from nnjit.sgd import SGDConfig
 
 # What a call does with each batch: an SGD step, the gradient left in the
@@ -118,7 +117,6 @@ def run_epochs(model, data, optimizer, work, schedule, stats, kept):
     lrs, batch_size, batches, task, check = schedule
     step = task == TRAIN
     backprop = task != EVALUATE
-    L = table.shape[0]
     for e in range(lrs.size):
         if step:
             copy_vector(kept, params)
@@ -142,22 +140,15 @@ def run_epochs(model, data, optimizer, work, schedule, stats, kept):
                 status = NONFINITE_INPUT
                 break
             A_out = forward(params, table, Xb, work, targets and loss_code != MSE)
-            if backprop:
-                loss = backward(params, table, loss_code, Xb, Yb, work, epoch_optimizer, step)
-            else:
-                if out.shape[0] == N:
-                    copy_matrix(out[lo:hi], A_out)
-                loss = 0.0
-                if targets:
-                    m = A_out.shape[1]
-                    loss = output_delta(
-                        loss_code, table[L - 1, ACTIVATION], view2d(work.logits, 0, B, m),
-                        A_out, Yb, view2d(work.delta, 0, B, m), work.row_loss, work.row_correct,
-                    )  # fmt: skip
+            loss = output_loss(table, loss_code, Yb, work) if targets else 0.0
             loss_sum += loss * B
-            if backprop and not np.isfinite(loss):
+            if step and not np.isfinite(loss):
                 status = DIVERGED
                 break
+            if backprop:
+                backward(params, table, Xb, work, epoch_optimizer, step)
+            elif out.shape[0] == N:
+                copy_matrix(out[lo:hi], A_out)
             if targets:
                 for n in range(B):
                     correct += work.row_correct[n]

@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnjit._config import inline, jit
+from nnjit._config import inline
 from nnjit._views import copy_matrix, row, segment, view2d
-from nnjit.activations import IDENTITY, activate
+from nnjit.activations import IDENTITY, activate_rows
 from nnjit.dense import (
     DECAY,
     MINUS_LR,
@@ -121,22 +121,40 @@ def forward(params, table, X, work, logits):
         scale = WEIGHT_SCALES + layer
         if not use_blas(B, W.shape[0], W.shape[1]):
             settle_scale(W, work.scal, scale)  # only BLAS applies the factor
-        if layer == L - 1 and logits:
-            Z = view2d(work.logits, 0, B, W.shape[1])
-            dense_forward(A, W, b, Z, np.int64(IDENTITY), work.scal, scale)
+        # One call site: each one compiles the products again.
+        keep_logits = layer == L - 1 and logits
+        Z = view2d(work.logits, 0, B, W.shape[1]) if keep_logits else out
+        dense_forward(A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale)
+        if keep_logits:
             copy_matrix(out, Z)
-            activate(out, code)
-        else:
-            dense_forward(A, W, b, out, code, work.scal, scale)
+            activate_rows(out, np.int64(0), B, code)
         A = out
     return A
 
 
 @inline
-def backward(params, table, loss_code, X, Y, work, optimizer, step):
-    """Back-propagate the batch after :func:`forward`; returns its mean data loss.
+def output_loss(table, loss_code, Y, work):
+    """The batch's mean data loss after :func:`forward`, against the targets ``Y``.
 
     The forward pass must have kept the logits unless ``loss_code`` is MSE.
+    Each sample's loss and whether it was predicted right are written to
+    ``work.row_loss`` and ``work.row_correct``, and the gradient of the mean
+    loss with respect to the output layer's ``Z`` to ``work.delta``, where
+    :func:`backward` starts from.
+    """
+    B = Y.shape[0]
+    L = table.shape[0]
+    n_out = table[L - 1, N_OUT]
+    Z = view2d(work.logits, 0, B, n_out)
+    dZ = view2d(work.delta, 0, B, n_out)
+    A_out = layer_output(work, table, L - 1, B)
+    out_code = table[L - 1, ACTIVATION]
+    return output_delta(loss_code, out_code, Z, A_out, Y, dZ, work.row_loss, work.row_correct)
+
+
+@inline
+def backward(params, table, X, work, optimizer, step):
+    """Back-propagate the batch ``X`` after :func:`forward` and :func:`output_loss`.
 
     ``optimizer`` is ``(cfg, velocity, grad)``.  With ``step=False`` the flat
     gradient of the mean loss plus ``(cfg.l2/2) sum ||W||^2`` is written to
@@ -162,12 +180,7 @@ def backward(params, table, loss_code, X, Y, work, optimizer, step):
     scal = work.scal
     scal[MINUS_LR] = -cfg.lr
     scal[DECAY] = 1 - cfg.lr * cfg.l2
-    Z = view2d(work.logits, 0, B, n_out)
-    A_out = layer_output(work, table, L - 1, B)
     dZ = view2d(work.delta, 0, B, n_out)
-    loss = output_delta(
-        loss_code, table[L - 1, ACTIVATION], Z, A_out, Y, dZ, work.row_loss, work.row_correct
-    )
     fused = step and cfg.momentum == 0
     use_second = True
     for layer in range(L - 1, -1, -1):
@@ -212,10 +225,9 @@ def backward(params, table, loss_code, X, Y, work, optimizer, step):
         if step:
             sgd_step(params, grad, velocity, cfg, scal[ZERO], b_lo, b_lo + b.size)
         dZ = dA
-    return loss
 
 
-@jit
+@inline
 def weight_penalty(params, table, l2):
     """``(l2 / 2) * sum ||W||^2`` over the weights, never the biases."""
     if l2 == 0:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from numba import prange
 
-from nnjit._config import jit, jit_parallel
+from nnjit._config import inline, jit, jit_parallel
 
 # Parameters from which an update runs in parallel, in chunks of _CHUNK.
 PARALLEL_MIN_PARAMS = 1 << 16
@@ -59,7 +59,7 @@ def _step_chunks(params, grad, velocity, cfg, decay, lo, hi):
         _step_chunk(params, grad, velocity, cfg, decay, start, min(start + _CHUNK, hi))
 
 
-@jit
+@inline
 def sgd_step(params, grad, velocity, cfg, decay, lo, hi):
     """Update ``params[lo:hi]`` (and ``velocity``) from ``grad[lo:hi] + decay * params``.
 
