@@ -37,6 +37,7 @@ from nnjit.activations import (
     negative_slope,
 )
 from nnjit.blas import NOTRANS, TRANS, gemm
+from nnjit.sgd import SGDConfig, sgd_step
 
 # A product goes to BLAS from this many samples and this many weights on.
 BLAS_MIN_ROWS = 4
@@ -69,10 +70,11 @@ PARALLEL_MIN_CHECK = 1 << 16
 FORWARD, INPUT_GRAD, OUTER, CHECK = 0, 1, 2, 3
 
 # Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
+# Then the momentum, L2 and Nesterov flag of the step (see _block_config).
 # After them, one slot per block for the result of a finiteness check, then
 # one per layer for the factor its stored weights are to be multiplied by
 # (see nnjit.propagation).
-ONE, ZERO, MINUS_LR, DECAY, STEP, FINITE = 0, 1, 2, 3, 4, 5
+ONE, ZERO, MINUS_LR, DECAY, STEP, MOMENTUM, L2, NESTEROV, FINITE = range(9)
 N_SCALARS = FINITE + MAX_BLOCKS
 WEIGHT_SCALES = N_SCALARS
 
@@ -226,7 +228,7 @@ def dense_forward(A, W, b, Z, code, scal, alpha):
     blocks = n_blocks(rows, W.shape[0], W.shape[1], rows)
     if blocks > 1:
         slots = (alpha, np.int64(ZERO))
-        _parallel_blocks(np.int64(FORWARD), (A, W, Z, Z), b, code, scal, slots, blocks)
+        _parallel_blocks(np.int64(FORWARD), (A, W, Z, Z, Z), b, code, scal, slots, blocks)
     else:
         _forward_rows(A, W, b, Z, code, scal, alpha, np.int64(0), rows)
     if not is_piecewise_linear(code):
@@ -325,7 +327,7 @@ def dense_input_grad(dZ, W, A, dA, code, scal, alpha):
     blocks = n_blocks(rows, W.shape[0], W.shape[1], rows)
     if blocks > 1:
         slots = (alpha, np.int64(ZERO))
-        _parallel_blocks(np.int64(INPUT_GRAD), (dZ, W, dA, A), scal, code, scal, slots, blocks)
+        _parallel_blocks(np.int64(INPUT_GRAD), (dZ, W, dA, A, A), scal, code, scal, slots, blocks)
     else:
         _input_grad_rows(dZ, W, A, dA, code, scal, alpha, np.int64(0), rows)
     if not is_piecewise_linear(code):
@@ -423,33 +425,49 @@ def _outer_narrow(A, dZ, C, alpha, lo, hi):
 
 
 @inline
-def dense_outer(A, dZ, C, scal, alpha, beta):
+def dense_outer(A, dZ, C, scal, alpha, beta, W, V, momentum):
     """``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``, in row blocks of ``C``.
 
     With ``C = W``, ``alpha = MINUS_LR`` and ``beta = DECAY`` this is the
     whole SGD step of the weights, with no gradient buffer in between.
+
+    With ``momentum``, if the product is split into parallel blocks, each
+    block also takes the momentum step of its rows of the weights ``W``,
+    with velocity ``V`` and the gradient ``C``, while they are in cache; the
+    step's settings are those of :func:`_block_config`.  Returns whether the
+    step was taken.
     """
     k = A.shape[1]
     blocks = n_blocks(A.shape[0], k, dZ.shape[1], k)
     if blocks > 1:
-        _parallel_blocks(
-            np.int64(OUTER), (A, dZ, C, C), scal, np.int64(0), scal, (alpha, beta), blocks
-        )
-    else:
-        _outer_rows(A, dZ, C, scal, alpha, beta, np.int64(0), k)
+        matrices = (A, dZ, C, W, V)
+        flag = np.int64(1) if momentum else np.int64(0)
+        _parallel_blocks(np.int64(OUTER), matrices, scal, flag, scal, (alpha, beta), blocks)
+        return momentum
+    _outer_rows(A, dZ, C, scal, alpha, beta, np.int64(0), k)
+    return False
+
+
+@inline
+def _block_config(scal):
+    """The step's settings, from the slots ``MINUS_LR``, ``MOMENTUM``, ``NESTEROV`` and ``L2``."""
+    return SGDConfig(-scal[MINUS_LR], scal[MOMENTUM], scal[NESTEROV] != 0, scal[L2])
 
 
 @jit_parallel
 def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
     """Run the row blocks of one task in parallel; one compiled loop serves all four.
 
-    ``matrices`` is ``(A, W, Z, Z)`` for the forward pass, ``(dZ, W, dA, A)``
-    for the input gradient, ``(A, dZ, C, C)`` for the outer product and
-    ``(A, A, A, A)`` for the finiteness check of ``A``, whose blocks write
-    their results to ``scal[FINITE:]``.  ``slots`` are the alpha and beta
-    slots of the products (only alpha for the first two).
+    ``matrices`` is ``(A, W, Z, Z, Z)`` for the forward pass, ``(dZ, W, dA,
+    A, A)`` for the input gradient, ``(A, dZ, C, W, V)`` for the outer
+    product and ``(A, A, A, A, A)`` for the finiteness check of ``A``, whose
+    blocks write their results to ``scal[FINITE:]``.  ``slots`` are the
+    alpha and beta slots of the products (only alpha for the first two).
+    ``code`` is the activation of the forward pass and the input gradient;
+    for the outer product, whether to take the momentum step of
+    :func:`dense_outer`.
     """
-    M1, M2, M3, M4 = matrices
+    M1, M2, M3, M4, M5 = matrices
     rows = M1.shape[1] if task == OUTER else M1.shape[0]
     for index in prange(blocks):
         lo, hi = block_bounds(rows, blocks, index)
@@ -459,6 +477,10 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
             _input_grad_blas(M1, M2, M4, M3, code, scal, slots[0], lo, hi)
         elif task == OUTER:
             _outer_blas(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
+            if code:
+                cfg = _block_config(scal)
+                for i in range(lo, hi):
+                    sgd_step(row(M4, i), row(M3, i), row(M5, i), cfg, cfg.l2, 0, M4.shape[1])
         else:
             scal[FINITE + index] = rows_finite(M1, lo, hi)
 
@@ -504,7 +526,8 @@ def batch_finite(A, scal):
     if rows * k < PARALLEL_MIN_CHECK:
         return rows_finite(A, np.int64(0), rows)
     blocks = max(1, min(MAX_BLOCKS, rows // MIN_BLOCK_ROWS))
-    _parallel_blocks(np.int64(CHECK), (A, A, A, A), scal, np.int64(0), scal, _no_slots(), blocks)
+    matrices = (A, A, A, A, A)
+    _parallel_blocks(np.int64(CHECK), matrices, scal, np.int64(0), scal, _no_slots(), blocks)
     for index in range(blocks):
         if scal[FINITE + index] == 0:
             return False

@@ -16,7 +16,10 @@ from nnjit._views import copy_matrix, row, segment, view2d
 from nnjit.activations import IDENTITY, activate_rows
 from nnjit.dense import (
     DECAY,
+    L2,
     MINUS_LR,
+    MOMENTUM,
+    NESTEROV,
     ONE,
     STEP,
     WEIGHT_SCALES,
@@ -180,8 +183,12 @@ def backward(params, table, X, work, optimizer, step):
     scal = work.scal
     scal[MINUS_LR] = -cfg.lr
     scal[DECAY] = 1 - cfg.lr * cfg.l2
+    scal[MOMENTUM] = cfg.momentum
+    scal[L2] = cfg.l2
+    scal[NESTEROV] = 1 if cfg.nesterov else 0
     dZ = view2d(work.delta, 0, B, n_out)
     fused = step and cfg.momentum == 0
+    momentum = step and not fused
     use_second = True
     for layer in range(L - 1, -1, -1):
         W, b = layer_params(params, table, layer)
@@ -212,11 +219,12 @@ def backward(params, table, X, work, optimizer, step):
                 alpha, beta = np.int64(STEP), np.int64(ONE)
             else:
                 alpha, beta = np.int64(MINUS_LR), np.int64(DECAY)
-        dense_outer(A_prev, dZ, C, scal, alpha, beta)
+        V = layer_params(velocity, table, layer)[0] if momentum else W
+        stepped = dense_outer(A_prev, dZ, C, scal, alpha, beta, W, V, momentum)
         if lazy and not 0.5 <= scal[scale] <= 2:
             settle_scale(W, scal, scale)
         if not fused:
-            if step:
+            if step and not stepped:
                 sgd_step(params, grad, velocity, cfg, cfg.l2, w_lo, b_lo)
             elif cfg.l2 != 0:
                 for i in range(W.shape[0]):

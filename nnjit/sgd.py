@@ -12,13 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from numba import prange
-
-from nnjit._config import inline, jit, jit_parallel
-
-# Parameters from which an update runs in parallel, in chunks of _CHUNK.
-PARALLEL_MIN_PARAMS = 1 << 16
-_CHUNK = 1 << 13
+from nnjit._config import jit
 
 
 class SGDConfig(NamedTuple):
@@ -31,7 +25,13 @@ class SGDConfig(NamedTuple):
 
 
 @jit
-def _step_chunk(params, grad, velocity, cfg, decay, lo, hi):
+def sgd_step(params, grad, velocity, cfg, decay, lo, hi):
+    """Update ``params[lo:hi]`` (and ``velocity``) from ``grad[lo:hi] + decay * params``.
+
+    ``decay`` is ``cfg.l2`` for weights and 0 for biases.  Large layers take
+    this step inside the parallel blocks of their weight gradient (see
+    :func:`nnjit.dense.dense_outer`), a block of rows each.
+    """
     lr = cfg.lr
     mu = cfg.momentum
     if mu == 0:
@@ -48,24 +48,3 @@ def _step_chunk(params, grad, velocity, cfg, decay, lo, hi):
             v = mu * velocity[i] + grad[i] + decay * params[i]
             velocity[i] = v
             params[i] -= lr * v
-
-
-@jit_parallel
-def _step_chunks(params, grad, velocity, cfg, decay, lo, hi):
-    # Fixed-size chunks: each element is updated by exactly one iteration.
-    chunks = (hi - lo + _CHUNK - 1) // _CHUNK
-    for c in prange(chunks):
-        start = lo + c * _CHUNK
-        _step_chunk(params, grad, velocity, cfg, decay, start, min(start + _CHUNK, hi))
-
-
-@inline
-def sgd_step(params, grad, velocity, cfg, decay, lo, hi):
-    """Update ``params[lo:hi]`` (and ``velocity``) from ``grad[lo:hi] + decay * params``.
-
-    ``decay`` is ``cfg.l2`` for weights and 0 for biases.
-    """
-    if hi - lo >= PARALLEL_MIN_PARAMS:
-        _step_chunks(params, grad, velocity, cfg, decay, lo, hi)
-    else:
-        _step_chunk(params, grad, velocity, cfg, decay, lo, hi)

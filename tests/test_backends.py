@@ -12,8 +12,8 @@ import pytest
 import nnjit
 from nnjit.backends import BACKENDS, CHUNK_ROWS
 
-# Big enough for parallel row blocks (2**20 multiply-adds per product) and for
-# the parallel momentum update (more than 2**16 parameters).
+# Big enough for parallel row blocks (2**20 multiply-adds per product), which
+# also take the momentum step.
 SCRIPT = """
 import hashlib, sys
 import numpy as np

@@ -15,8 +15,11 @@ from nnjit import reference
 from nnjit.activations import ACTIVATIONS, activate
 from nnjit.dense import (
     DECAY,
+    L2,
     MAX_BLOCKS,
     MINUS_LR,
+    MOMENTUM,
+    NESTEROV,
     ONE,
     WEIGHT_SCALES,
     ZERO,
@@ -29,6 +32,7 @@ from nnjit.dense import (
     rows_finite,
     use_blas,
 )
+from nnjit.sgd import SGDConfig, sgd_step
 
 # (rows, n_in, n_out) and the path each reaches.
 SHAPES = {
@@ -118,7 +122,7 @@ def test_blas_products_apply_the_weight_factor(name, dtype):
 def test_outer_product(shape, dtype):
     A, _, _, dZ = _arrays(shape, dtype)
     C = np.full((A.shape[1], dZ.shape[1]), np.nan, dtype=dtype)
-    dense_outer(A, dZ, C, make_scalars(np.dtype(dtype)), np.int64(ONE), np.int64(ZERO))
+    dense_outer(A, dZ, C, make_scalars(np.dtype(dtype)), np.int64(ONE), np.int64(ZERO), C, C, False)
     assert_close(C, A.astype(np.float64).T @ dZ.astype(np.float64), dtype, factor=10)
 
 
@@ -130,9 +134,34 @@ def test_outer_product_as_sgd_step(shape, dtype):
     scal[MINUS_LR] = -lr
     scal[DECAY] = 1 - lr * l2
     stepped = W.copy()
-    dense_outer(A, dZ, stepped, scal, np.int64(MINUS_LR), np.int64(DECAY))
+    dense_outer(A, dZ, stepped, scal, np.int64(MINUS_LR), np.int64(DECAY), W, W, False)
     A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
     assert_close(stepped, (1 - lr * l2) * W64 - lr * A64.T @ dZ64, dtype, factor=10)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_step_in_the_blocks_equals_the_serial_step(shape, nesterov, dtype):
+    """Large layers take the momentum step inside the blocks of their weight gradient."""
+    A, W, _, dZ = _arrays(shape, dtype)
+    k, m = W.shape
+    blocks = n_blocks(A.shape[0], k, m, k)
+    dt = np.dtype(dtype).type
+    cfg = SGDConfig(dt(0.1), dt(0.9), nesterov, dt(0.01))
+    scal = make_scalars(np.dtype(dtype))
+    scal[[MINUS_LR, MOMENTUM, L2, NESTEROV]] = -cfg.lr, cfg.momentum, cfg.l2, nesterov
+    V = np.random.default_rng(5).standard_normal(W.shape).astype(dtype)
+    G = np.empty_like(W)
+    one, zero = np.int64(ONE), np.int64(ZERO)
+    dense_outer(A, dZ, G, scal, one, zero, W, V, False)
+    W_serial, V_serial = W.copy(), V.copy()
+    sgd_step(W_serial.ravel(), G.ravel(), V_serial.ravel(), cfg, cfg.l2, 0, W.size)
+    G_blocks = np.empty_like(W)
+    stepped = dense_outer(A, dZ, G_blocks, scal, one, zero, W, V, True)
+    assert stepped == (blocks > 1)
+    np.testing.assert_array_equal(G_blocks, G)
+    if stepped:
+        np.testing.assert_array_equal(W, W_serial)
+        np.testing.assert_array_equal(V, V_serial)
 
 
 @pytest.mark.parametrize("rows", [1, 3, 4, 37])

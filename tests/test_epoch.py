@@ -76,6 +76,21 @@ def test_weight_decay_on_blas_layers_matches_numpy(sizes, n, batch_size, l2, dty
     assert_close(net.forward(X), reference.forward(X), dtype, factor)
 
 
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_in_parallel_blocks_matches_numpy(nesterov, dtype):
+    """The first layer's products are split into blocks, which also take its step."""
+    sizes, n, batch_size = (128, 128, 20, 4), 64 * 3 + 2, 64
+    net, X, y = make_problem("relu", "softmax", "cross_entropy", sizes=sizes, n=n, dtype=dtype)
+    reference = twin(net, "numpy")
+    kwargs = {"epochs": 2, "batch_size": batch_size, "lr": 0.05, "momentum": 0.9, "l2": 0.01}
+    kwargs.update(nesterov=nesterov, seed=3)
+    history = net.fit(X, y, **kwargs)
+    expected = reference.fit(X, y, **kwargs)
+    factor = 100 if dtype == "float32" else 10
+    assert_close(net.params, reference.params, dtype, factor)
+    assert_close(history.loss, expected.loss, dtype, factor)
+
+
 def test_epochs_in_one_call_equal_epochs_one_by_one():
     """Without validation data several epochs run per compiled call; with it, one."""
     net, X, y = make_problem("relu", "softmax", "cross_entropy", sizes=(4, 9, 3))

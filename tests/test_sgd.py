@@ -7,7 +7,7 @@ import pytest
 from conftest import BACKENDS
 
 import nnjit
-from nnjit.sgd import PARALLEL_MIN_PARAMS, SGDConfig, sgd_step
+from nnjit.sgd import SGDConfig, sgd_step
 
 
 def _steps(dtype, momentum, nesterov, decay, grads, params=(1.0, -2.0)):
@@ -44,21 +44,6 @@ def test_nesterov_two_steps(dtype):
     # v2 = [0.95, 1.9]; p2 = p1 - 0.1 ([0.5, 1] + [0.855, 1.71]) = [0.7695, -2.461]
     p, _ = _steps(dtype, 0.9, True, 0.0, [[0.5, 1.0], [0.5, 1.0]])
     np.testing.assert_allclose(p, [0.7695, -2.461], rtol=1e-6)
-
-
-@pytest.mark.parametrize(("momentum", "nesterov"), [(0.0, False), (0.9, False), (0.9, True)])
-def test_parallel_chunks_match_serial_update(momentum, nesterov):
-    n = 2 * PARALLEL_MIN_PARAMS + 123
-    rng = np.random.default_rng(0)
-    params, grad = rng.standard_normal(n), rng.standard_normal(n)
-    cfg = SGDConfig(0.05, momentum, nesterov, 0.01)
-    big_p, big_v = params.copy(), rng.standard_normal(n)
-    small_p, small_v = params.copy(), big_v.copy()
-    sgd_step(big_p, grad, big_v, cfg, cfg.l2, 0, n)
-    for lo in range(0, n, 1000):  # below the parallel threshold each time
-        sgd_step(small_p, grad, small_v, cfg, cfg.l2, lo, min(lo + 1000, n))
-    np.testing.assert_array_equal(big_p, small_p)
-    np.testing.assert_array_equal(big_v, small_v)
 
 
 def test_only_the_given_range_changes():

@@ -115,8 +115,7 @@ class DenseKernels:
 
     def time_weight_grad(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
-            dense.dense_outer(
-                self.X, self.dZ, self.dW, self.scal, np.int64(dense.ONE), np.int64(dense.ZERO)
-            )
+            dW, one, zero = self.dW, np.int64(dense.ONE), np.int64(dense.ZERO)
+            dense.dense_outer(self.X, self.dZ, dW, self.scal, one, zero, dW, dW, False)
         else:
             self.X.T @ self.dZ
