@@ -479,8 +479,9 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
             _outer_blas(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
             if code:
                 cfg = _block_config(scal)
+                zero = np.int64(0)
                 for i in range(lo, hi):
-                    sgd_step(row(M4, i), row(M3, i), row(M5, i), cfg, cfg.l2, 0, M4.shape[1])
+                    sgd_step(row(M4, i), row(M3, i), row(M5, i), cfg, cfg.l2, zero, M4.shape[1])
         else:
             scal[FINITE + index] = rows_finite(M1, lo, hi)
 
