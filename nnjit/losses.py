@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnjit._config import inline
+from nnjit._config import inline, jit
 from nnjit._views import row
 from nnjit.activations import SOFTMAX, derivative_rows
 from nnjit.exponential import exp_nonpositive
@@ -110,7 +110,7 @@ def _row_correct(a, y, out_code):
     return True
 
 
-@inline
+@jit
 def output_delta(loss_code, out_code, Z, A, Y, dZ, row_loss, row_correct):
     """Loss of every row and the output delta ``dZ`` of the batch mean loss.
 
