@@ -18,7 +18,10 @@ the options live in one place.
   below it; inlining cut the cold compile of ``fit`` by about a third, and
   inlining the single-caller loops by another tenth.  Inlining everything
   does the opposite: with every kernel inlined the first ``fit`` compiled
-  for 109 s.
+  for 109 s.  numba copies an inlined function's IR block by block, each
+  copy with every variable of the function, so a large function costs more
+  to inline than to compile on its own: ``output_delta`` is not inlined, and
+  the batch loop is written out in ``run_epochs`` rather than inlined.
 * Integer constants passed to a compiled function are written ``np.int64(0)``,
   not ``0``: numba compiles a separate version for a literal argument.
 * ``error_model="numpy"``: a division by zero gives inf or NaN, as in NumPy,

@@ -9,14 +9,19 @@ sample per row.  Its products are
   as an SGD step ``W <- (1 - lr l2) W - lr A_prev.T @ dZ``.
 
 Each goes to BLAS when the matrices are large enough to pay for the call, and
-to plain loops otherwise (a single sample, tiny layers).  The loops over
-narrow layers take four samples at a time, and apply ReLU, leaky ReLU and
-identity inside their last pass.  Large BLAS products are split into row
-blocks run in parallel; each block is one single-threaded BLAS call followed,
-while the block is still in cache, by the elementwise work of those rows.
-Every row of the result is written by one block only, and the blocks depend
-on the shapes and on the machine's core count (see ``MAX_BLOCKS``), never on
-the number of threads, so the result is the same for any number of threads.
+to plain loops otherwise (a single sample, tiny layers).  The loops over narrow
+layers take four samples at a time, and apply ReLU, leaky ReLU and identity
+inside their last pass.  Large BLAS products are split into row blocks run in
+parallel; each block is one single-threaded BLAS call followed, while the block
+is still in cache, by the bias, the piecewise-linear activations and their
+derivatives, and under momentum the step of its rows of the weights.  Sigmoid,
+tanh and softmax and their derivatives follow the whole product in a pass of
+their own: inside the blocks they were compiled again in every library on the
+way from the blocks to the entry point, about a tenth of the cold compile, for
+a pass that costs little next to the product.  Every row of the result is
+written by one block only, and the blocks depend on the shapes and on the
+machine's core count (see ``MAX_BLOCKS``), never on the number of threads, so
+the result is the same for any number of threads.
 """
 
 from __future__ import annotations
@@ -107,11 +112,11 @@ def block_bounds(rows, blocks, index):
 
 @jit
 def _forward_rows(A, W, b, Z, code, scal, alpha, lo, hi):
-    """Rows ``lo:hi`` of ``Z = f(A @ (scal[alpha] W) + b)``.
+    """Rows ``lo:hi`` of ``Z = f(A @ (scal[alpha] W) + b)`` for a piecewise-linear ``f``.
 
-    Piecewise-linear activations are applied inside the loops, the others in
-    a pass of their own.  Only BLAS applies ``scal[alpha]``: the loops, used
-    when :func:`use_blas` is false, need it to be 1.
+    Other activations are left to :func:`dense_forward`.  Only BLAS applies
+    ``scal[alpha]``: the loops, used when :func:`use_blas` is false, need it
+    to be 1.
     """
     k, m = W.shape
     if use_blas(A.shape[0], k, m):
@@ -126,7 +131,7 @@ def _forward_rows(A, W, b, Z, code, scal, alpha, lo, hi):
 
 @jit
 def _forward_blas(A, W, b, Z, code, scal, alpha, lo, hi):
-    """Rows ``lo:hi`` of ``Z = f(A @ (scal[alpha] W) + b)``: BLAS, then bias and activation."""
+    """Rows ``lo:hi`` of ``Z = f(A @ (scal[alpha] W) + b)`` by BLAS; ``f`` piecewise-linear."""
     k, m = W.shape
     slope = negative_slope(code, Z)
     gemm(NOTRANS, NOTRANS, m, hi - lo, k, scal[alpha:], W, m, A[lo:], k, scal[ZERO:], Z[lo:], m)
@@ -240,10 +245,10 @@ def dense_forward(A, W, b, Z, code, scal, alpha):
 
 @jit
 def _input_grad_rows(dZ, W, A, dA, code, scal, alpha, lo, hi):
-    """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)``.
+    """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)`` for a piecewise-linear ``f``.
 
-    As in the forward pass, piecewise-linear derivatives are applied inside
-    the loops, and the loops need ``scal[alpha]`` to be 1.
+    As in the forward pass, other derivatives are left to
+    :func:`dense_input_grad`, and the loops need ``scal[alpha]`` to be 1.
     """
     k, m = W.shape
     if use_blas(dZ.shape[0], k, m):
@@ -258,7 +263,7 @@ def _input_grad_rows(dZ, W, A, dA, code, scal, alpha, lo, hi):
 
 @jit
 def _input_grad_blas(dZ, W, A, dA, code, scal, alpha, lo, hi):
-    """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)`` by BLAS, then the derivative."""
+    """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)`` by BLAS; ``f`` piecewise."""
     k, m = W.shape
     gemm(TRANS, NOTRANS, k, hi - lo, m, scal[alpha:], W, m, dZ[lo:], m, scal[ZERO:], dA[lo:], k)
     if code == RELU or code == LEAKY_RELU:
