@@ -2,9 +2,9 @@
 
 ``numba`` runs the compiled kernels; ``numpy`` (:mod:`nnjit.reference`) runs
 the same mathematics in plain NumPy.  Both take C-contiguous arrays of the
-model's dtype, checked by the caller, except that ``train_epochs(check=True)``
-and ``loss_and_grad`` check ``X`` for NaN and infinity themselves: the numba
-backend as it reads each batch, without a pass over the data of its own.
+model's dtype, checked by the caller, except that ``loss_and_grad`` and the
+methods given ``check=True`` check ``X`` for NaN and infinity themselves: the
+numba backend as it reads each batch, without a pass over the data of its own.
 """
 
 from __future__ import annotations
@@ -55,18 +55,33 @@ class NumbaBackend:
             return single_threaded()
         return contextlib.nullcontext()
 
-    def output(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
+    def output(self, params: np.ndarray, X: np.ndarray, check: bool = False) -> np.ndarray:
         out = np.empty((X.shape[0], self.layout.sizes[-1]), dtype=self.dtype)
-        self._evaluate(params, X, out[:0], out, 0.0)
+        self._evaluate(params, X, out[:0], out, 0.0, check)
         return out
 
-    def loss(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float) -> float:
-        return self._evaluate(params, X, Y, Y[:0], l2)
+    def loss(
+        self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
+    ) -> float:
+        return self.evaluate(params, X, Y, l2, check)[0]
+
+    def evaluate(
+        self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
+    ) -> tuple[float, float]:
+        stats = self._evaluate(params, X, Y, Y[:0], l2, check)
+        N = max(X.shape[0], 1)
+        return float(stats[0, 0] / N + stats[0, 3]), float(stats[0, 1] / N)
 
     def _evaluate(
-        self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, out: np.ndarray, l2: float
-    ) -> float:
-        """Mean data loss against ``Y`` (if it has rows) plus the L2 term.
+        self,
+        params: np.ndarray,
+        X: np.ndarray,
+        Y: np.ndarray,
+        out: np.ndarray,
+        l2: float,
+        check: bool,
+    ) -> np.ndarray:
+        """The stats of one pass over ``X``: losses against ``Y`` if it has rows.
 
         The outputs are written to ``out`` if it has a row per sample.
         """
@@ -74,9 +89,9 @@ class NumbaBackend:
         rows = max(min(N, CHUNK_ROWS), 1)
         data = (X, Y, np.arange(N)[None], out)
         batches = (0, -(-N // rows))
+        state, cfg, task = self._state(rows), self._config(l2), (epoch.EVALUATE, check)
         with self._blas_pinned(rows):
-            _, stats = self._run(params, self._state(rows), data, self._config(l2), batches, rows)
-        return float(stats[0, 0] / max(N, 1) + stats[0, 3])
+            return self._run(params, state, data, cfg, batches, rows, task)[1]
 
     def loss_and_grad(
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float
@@ -161,7 +176,7 @@ class NumbaBackend:
         cfg: SGDConfig,
         batches: tuple[int, int],
         batch_size: int,
-        task: tuple[int, bool] = (epoch.EVALUATE, False),
+        task: tuple[int, bool],
         lrs: np.ndarray | None = None,
     ) -> tuple[int, np.ndarray]:
         """:func:`nnjit.epoch.run_epochs` with ``task = (task, check)``."""

@@ -13,7 +13,7 @@ from nnjit.backends import BACKENDS
 from nnjit.errors import DivergenceError
 from nnjit.history import History
 from nnjit.layout import build_layout
-from nnjit.reference import correct_rows, weight_penalty
+from nnjit.reference import weight_penalty
 from nnjit.sgd import SGDConfig
 from nnjit.validation import (
     check_dtype,
@@ -178,7 +178,9 @@ class Network:
 
     def forward(self, X: Any) -> np.ndarray:
         """Output activations, shape ``(N, n_out)``."""
-        return self._backend.output(self._params, self._inputs(X))
+        # The backend checks X for NaN and infinity (the numba backend as it
+        # reads each chunk, without a pass of its own), as below.
+        return self._backend.output(self._params, self._inputs(X, finite=False), check=True)
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels for classifiers, outputs for regressors.
@@ -196,8 +198,8 @@ class Network:
 
     def loss(self, X: Any, y: Any, l2: float = 0.0) -> float:
         """Mean data loss over the samples plus ``(l2/2) sum ||W||^2``."""
-        X, Y = self._data(X, y)
-        return self._backend.loss(self._params, X, Y, check_real(l2, "l2"))
+        X, Y = self._data(X, y, finite=False)
+        return self._backend.loss(self._params, X, Y, check_real(l2, "l2"), check=True)
 
     def loss_and_grad(
         self, params: Any, X: Any, y: Any, l2: float = 0.0
@@ -217,24 +219,25 @@ class Network:
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
         """``{"loss": ...}``, with ``"accuracy"`` for classifiers."""
-        X, Y = self._data(X, y)
-        return self._evaluate(X, Y, 0.0)
+        X, Y = self._data(X, y, finite=False)
+        return self._evaluate(X, Y, 0.0, check=True)
 
-    def _evaluate(self, X: np.ndarray, Y: np.ndarray, l2: float) -> dict[str, float]:
-        result = {"loss": self._backend.loss(self._params, X, Y, l2)}
+    def _evaluate(
+        self, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
+    ) -> dict[str, float]:
+        """Loss and accuracy in one pass over ``X``; ``check`` it for NaN and infinity."""
+        loss, accuracy = self._backend.evaluate(self._params, X, Y, l2, check)
+        result = {"loss": loss}
         if self.is_classifier:
-            result["accuracy"] = self._accuracy(self._backend.output(self._params, X), Y)
+            result["accuracy"] = accuracy
         return result
-
-    def _accuracy(self, out: np.ndarray, Y: np.ndarray) -> float:
-        return float(correct_rows(self._layout, out, Y).mean())
 
     def score(self, X: Any, y: Any) -> float:
         """Accuracy for classifiers, R² (averaged over outputs) for regressors."""
-        X, Y = self._data(X, y)
-        out = self._backend.output(self._params, X)
         if self.is_classifier:
-            return self._accuracy(out, Y)
+            return self.evaluate(X, y)["accuracy"]
+        X, Y = self._data(X, y, finite=False)
+        out = self._backend.output(self._params, X, check=True)
         residual = ((Y - out) ** 2).sum(axis=0, dtype=np.float64)
         total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
         r2 = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1), residual == 0)

@@ -125,13 +125,26 @@ class NumpyBackend:
         self.layout = layout
         self.dtype = dtype
 
-    def output(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
+    def output(self, params: np.ndarray, X: np.ndarray, check: bool = False) -> np.ndarray:
+        if check:
+            check_finite(X, "X", self.dtype)
         return forward(self.layout, params, X)[0][-1]
 
-    def loss(self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float) -> float:
+    def loss(
+        self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
+    ) -> float:
+        return self.evaluate(params, X, Y, l2, check)[0]
+
+    def evaluate(
+        self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
+    ) -> tuple[float, float]:
+        """Mean loss plus the L2 term, and the fraction of samples predicted right."""
+        if check:
+            check_finite(X, "X", self.dtype)
         activations, Z = forward(self.layout, params, X)
         data = float(row_losses(self.layout, Z, activations[-1], Y).mean())
-        return data + weight_penalty(self.layout, params, l2)
+        correct = correct_rows(self.layout, activations[-1], Y) if self.layout.is_classifier else 0
+        return data + weight_penalty(self.layout, params, l2), float(np.mean(correct))
 
     def loss_and_grad(
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float

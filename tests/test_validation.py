@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import nnjit
+from nnjit.backends import CHUNK_ROWS
 
 RNG = np.random.default_rng(0)
 X = RNG.random((12, 3))
@@ -64,6 +65,27 @@ def test_bad_data(case, backend):
         with pytest.raises(ValueError, match=message):
             call()
         np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+# In the first chunk of rows, checked in parallel blocks; in the last, short one.
+@pytest.mark.parametrize("where", [0, -1])
+def test_nonfinite_input_found_while_evaluating(backend, value, where):
+    rng = np.random.default_rng(2)
+    bad = rng.random((CHUNK_ROWS + 5, 120))
+    bad[where, 7] = value
+    labels = rng.integers(0, 4, len(bad))
+    net = nnjit.Network([120, 5, 4], "relu", "softmax", "cross_entropy", seed=0, backend=backend)
+    calls = [
+        net.forward,
+        net.predict,
+        lambda X: net.loss(X, labels),
+        lambda X: net.evaluate(X, labels),
+        lambda X: net.score(X, labels),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="X contains 1 NaN or infinite"):
+            call(bad)
 
 
 @pytest.mark.parametrize("value", [np.nan, -np.inf])
