@@ -60,11 +60,6 @@ class NumbaBackend:
         self._evaluate(params, X, out[:0], out, 0.0, check)
         return out
 
-    def loss(
-        self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
-    ) -> float:
-        return self.evaluate(params, X, Y, l2, check)[0]
-
     def evaluate(
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
     ) -> tuple[float, float]:

@@ -199,7 +199,7 @@ class Network:
     def loss(self, X: Any, y: Any, l2: float = 0.0) -> float:
         """Mean data loss over the samples plus ``(l2/2) sum ||W||^2``."""
         X, Y = self._data(X, y, finite=False)
-        return self._backend.loss(self._params, X, Y, check_real(l2, "l2"), check=True)
+        return self._backend.evaluate(self._params, X, Y, check_real(l2, "l2"), check=True)[0]
 
     def loss_and_grad(
         self, params: Any, X: Any, y: Any, l2: float = 0.0

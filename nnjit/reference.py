@@ -130,11 +130,6 @@ class NumpyBackend:
             check_finite(X, "X", self.dtype)
         return forward(self.layout, params, X)[0][-1]
 
-    def loss(
-        self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
-    ) -> float:
-        return self.evaluate(params, X, Y, l2, check)[0]
-
     def evaluate(
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
     ) -> tuple[float, float]:

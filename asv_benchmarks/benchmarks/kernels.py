@@ -28,7 +28,7 @@ def _batch(workload_id: str, backend: str, dtype: str) -> tuple:
     Xb = np.ascontiguousarray(X[:rows])
     Yb = check_targets(y[:rows], layout, rows, np.dtype(dtype), "y")
     model.output(params, Xb)
-    model.loss(params, Xb, Yb, workload.l2)
+    model.evaluate(params, Xb, Yb, workload.l2)
     model.loss_and_grad(params, Xb, Yb, workload.l2)
     return model, params, Xb, Yb, workload.l2
 
@@ -36,8 +36,9 @@ def _batch(workload_id: str, backend: str, dtype: str) -> tuple:
 class BackendKernels:
     """A backend's entry points on one mini-batch of a workload (the full data for W1, W2).
 
-    ``output`` is the forward pass, ``loss`` adds the loss, ``loss_and_grad``
-    adds the backward pass: what ``scipy.optimize.minimize`` calls.
+    ``output`` is the forward pass, ``loss`` adds the loss and the accuracy
+    (the backend's ``evaluate``), ``loss_and_grad`` adds the backward pass:
+    what ``scipy.optimize.minimize`` calls.
     """
 
     params = (common.WORKLOADS, common.BACKENDS, common.DTYPES_UNLESS_QUICK)
@@ -51,7 +52,7 @@ class BackendKernels:
         self.model.output(self.params, self.X)
 
     def time_loss(self, workload_id: str, backend: str, dtype: str) -> None:
-        self.model.loss(self.params, self.X, self.Y, self.l2)
+        self.model.evaluate(self.params, self.X, self.Y, self.l2)
 
     def time_loss_and_grad(self, workload_id: str, backend: str, dtype: str) -> None:
         self.model.loss_and_grad(self.params, self.X, self.Y, self.l2)
