@@ -138,8 +138,10 @@ class NumpyBackend:
             check_finite(X, "X", self.dtype)
         activations, Z = forward(self.layout, params, X)
         data = float(row_losses(self.layout, Z, activations[-1], Y).mean())
-        correct = correct_rows(self.layout, activations[-1], Y) if self.layout.is_classifier else 0
-        return data + weight_penalty(self.layout, params, l2), float(np.mean(correct))
+        accuracy = 0.0
+        if self.layout.is_classifier:
+            accuracy = float(correct_rows(self.layout, activations[-1], Y).mean())
+        return data + weight_penalty(self.layout, params, l2), accuracy
 
     def loss_and_grad(
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float
