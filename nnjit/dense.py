@@ -14,7 +14,10 @@ layers take four samples at a time, and apply ReLU, leaky ReLU and identity
 inside their last pass.  Large BLAS products are split into row blocks run in
 parallel; each block is one single-threaded BLAS call followed, while the block
 is still in cache, by the bias, the piecewise-linear activations and their
-derivatives, and under momentum the step of its rows of the weights.  Sigmoid,
+derivatives, and under momentum the step of its rows of the weights.  The
+first layer's forward blocks also gather their rows of a shuffled mini-batch
+from the data and check them for NaN and infinity, just before their product
+reads them.  Sigmoid,
 tanh and softmax and their derivatives follow the whole product in a pass of
 their own: inside the blocks they were compiled again in every library on the
 way from the blocks to the entry point, about a tenth of the cold compile, for
@@ -32,7 +35,7 @@ import numpy as np
 from numba import prange
 
 from nnjit._config import inline, jit, jit_parallel
-from nnjit._views import row
+from nnjit._views import copy_vector, row
 from nnjit.activations import (
     LEAKY_RELU,
     RELU,
@@ -68,11 +71,11 @@ MAX_BLOCKS = max(1, min(8, _cores()))
 # Below this many outputs the loops accumulate in registers, not in rows.
 NARROW = 8
 
-# Values from which a batch's finiteness is checked in parallel blocks.
-PARALLEL_MIN_CHECK = 1 << 16
-
-# What a parallel block computes.
-FORWARD, INPUT_GRAD, OUTER, CHECK = 0, 1, 2, 3
+# What a parallel block computes: the low bits are the product; a forward
+# block may first gather its rows of the batch from the data and check them.
+FORWARD, INPUT_GRAD, OUTER = 0, 1, 2
+PRODUCT = 3
+GATHER_ROWS, CHECK_ROWS = 4, 8
 
 # Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
 # Then the momentum, L2 and Nesterov flag of the step (see _block_config).
@@ -224,20 +227,40 @@ def _piecewise_from_output(v, a, slope):
 
 
 @inline
-def dense_forward(A, W, b, Z, code, scal, alpha):
+def dense_forward(A, W, b, Z, code, scal, alpha, source, rows, check):
     """``Z <- f(A @ (scal[alpha] W) + b)`` with activation ``code``; ``Z`` may not alias ``A``.
 
     ``scal[alpha]`` must be 1 unless ``use_blas(rows, n_in, n_out)``.
+
+    If ``rows`` is not empty, ``A`` is first filled with the rows ``rows``
+    of ``source``: the first layer gathers a shuffled mini-batch.  With
+    ``check``, ``A`` is then tested for NaN and infinity.  Large products do
+    both in their parallel blocks, each on its own rows, while the rows are
+    on their way into the cache for the product: one parallel loop instead
+    of three, and the batch is read from memory once.  Returns whether ``A``
+    is finite (True unchecked); if not, ``Z`` holds whatever it was computed
+    from.
     """
-    rows = A.shape[0]
-    blocks = n_blocks(rows, W.shape[0], W.shape[1], rows)
+    n = A.shape[0]
+    blocks = n_blocks(n, W.shape[0], W.shape[1], n)
+    finite = True
     if blocks > 1:
+        task = FORWARD | (GATHER_ROWS if rows.size > 0 else 0) | (CHECK_ROWS if check else 0)
+        matrices = (A, W, Z, source, Z)
         slots = (alpha, np.int64(ZERO))
-        _parallel_blocks(np.int64(FORWARD), (A, W, Z, Z, Z), b, code, scal, slots, blocks)
+        _parallel_blocks(np.int64(task), matrices, b, code, scal, slots, blocks, rows)
+        if check:
+            for index in range(blocks):
+                finite = finite and scal[FINITE + index] != 0
     else:
-        _forward_rows(A, W, b, Z, code, scal, alpha, np.int64(0), rows)
+        for i in range(rows.size):
+            copy_vector(row(A, i), row(source, rows[i]))
+        if check:
+            finite = rows_finite(A, np.int64(0), n)
+        _forward_rows(A, W, b, Z, code, scal, alpha, np.int64(0), n)
     if not is_piecewise_linear(code):
-        activate_rows(Z, np.int64(0), rows, code)
+        activate_rows(Z, np.int64(0), n, code)
+    return finite
 
 
 # -- input gradient ------------------------------------------------------------
@@ -332,7 +355,9 @@ def dense_input_grad(dZ, W, A, dA, code, scal, alpha):
     blocks = n_blocks(rows, W.shape[0], W.shape[1], rows)
     if blocks > 1:
         slots = (alpha, np.int64(ZERO))
-        _parallel_blocks(np.int64(INPUT_GRAD), (dZ, W, dA, A, A), scal, code, scal, slots, blocks)
+        matrices = (dZ, W, dA, A, A)
+        task = np.int64(INPUT_GRAD)
+        _parallel_blocks(task, matrices, scal, code, scal, slots, blocks, _no_rows())
     else:
         _input_grad_rows(dZ, W, A, dA, code, scal, alpha, np.int64(0), rows)
     if not is_piecewise_linear(code):
@@ -447,7 +472,8 @@ def dense_outer(A, dZ, C, scal, alpha, beta, W, V, momentum):
     if blocks > 1:
         matrices = (A, dZ, C, W, V)
         flag = np.int64(1) if momentum else np.int64(0)
-        _parallel_blocks(np.int64(OUTER), matrices, scal, flag, scal, (alpha, beta), blocks)
+        task = np.int64(OUTER)
+        _parallel_blocks(task, matrices, scal, flag, scal, (alpha, beta), blocks, _no_rows())
         return momentum
     _outer_rows(A, dZ, C, scal, alpha, beta, np.int64(0), k)
     return False
@@ -459,41 +485,47 @@ def _block_config(scal):
     return SGDConfig(-scal[MINUS_LR], scal[MOMENTUM], scal[NESTEROV] != 0, scal[L2])
 
 
-@jit_parallel
-def _parallel_blocks(task, matrices, b, code, scal, slots, blocks):
-    """Run the row blocks of one task in parallel; one compiled loop serves all four.
+@inline
+def _no_rows():
+    # Only parallel products take it, so the allocation is rare.
+    return np.empty(0, dtype=np.int64)
 
-    ``matrices`` is ``(A, W, Z, Z, Z)`` for the forward pass, ``(dZ, W, dA,
-    A, A)`` for the input gradient, ``(A, dZ, C, W, V)`` for the outer
-    product and ``(A, A, A, A, A)`` for the finiteness check of ``A``, whose
-    blocks write their results to ``scal[FINITE:]``.  ``slots`` are the
-    alpha and beta slots of the products (only alpha for the first two).
-    ``code`` is the activation of the forward pass and the input gradient;
-    for the outer product, whether to take the momentum step of
-    :func:`dense_outer`.
+
+@jit_parallel
+def _parallel_blocks(task, matrices, b, code, scal, slots, blocks, rows):
+    """Run the row blocks of one product in parallel; one compiled loop serves all three.
+
+    ``matrices`` is ``(A, W, Z, source, Z)`` for the forward pass, ``(dZ,
+    W, dA, A, A)`` for the input gradient and ``(A, dZ, C, W, V)`` for the
+    outer product.  ``slots`` are the alpha and beta slots of the products
+    (only alpha for the first two).  ``code`` is the activation of the
+    forward pass and the input gradient; for the outer product, whether to
+    take the momentum step of :func:`dense_outer`.  A forward ``task`` with
+    ``GATHER_ROWS`` first copies rows ``rows`` of ``source`` into its rows of
+    ``A``, and with ``CHECK_ROWS`` writes whether they are finite to
+    ``scal[FINITE + block]``; see :func:`dense_forward`.
     """
     M1, M2, M3, M4, M5 = matrices
-    rows = M1.shape[1] if task == OUTER else M1.shape[0]
+    product = task & PRODUCT
+    count = M1.shape[1] if product == OUTER else M1.shape[0]
     for index in prange(blocks):
-        lo, hi = block_bounds(rows, blocks, index)
-        if task == FORWARD:
+        lo, hi = block_bounds(count, blocks, index)
+        if product == FORWARD:
+            if task & GATHER_ROWS:
+                for n in range(lo, hi):
+                    copy_vector(row(M1, n), row(M4, rows[n]))
+            if task & CHECK_ROWS:
+                scal[FINITE + index] = rows_finite(M1, lo, hi)
             _forward_blas(M1, M2, b, M3, code, scal, slots[0], lo, hi)
-        elif task == INPUT_GRAD:
+        elif product == INPUT_GRAD:
             _input_grad_blas(M1, M2, M4, M3, code, scal, slots[0], lo, hi)
-        elif task == OUTER:
+        else:
             _outer_blas(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
             if code:
                 cfg = _block_config(scal)
                 zero = np.int64(0)
                 for i in range(lo, hi):
                     sgd_step(row(M4, i), row(M3, i), row(M5, i), cfg, cfg.l2, zero, M4.shape[1])
-        else:
-            scal[FINITE + index] = rows_finite(M1, lo, hi)
-
-
-@inline
-def _no_slots():
-    return np.int64(ZERO), np.int64(ZERO)
 
 
 # -- input check ---------------------------------------------------------------
@@ -517,25 +549,6 @@ def rows_finite(A, lo, hi):
     """Whether every value in the rows ``lo:hi`` of ``A`` is finite."""
     for n in range(lo, hi):
         if not values_finite(row(A, n)):
-            return False
-    return True
-
-
-@inline
-def batch_finite(A, scal):
-    """Whether every value of ``A`` is finite, checked in row blocks if ``A`` is large.
-
-    Run just before the forward pass, the check reads the batch into the
-    cache the forward pass then reads it from.
-    """
-    rows, k = A.shape
-    if rows * k < PARALLEL_MIN_CHECK:
-        return rows_finite(A, np.int64(0), rows)
-    blocks = max(1, min(MAX_BLOCKS, rows // MIN_BLOCK_ROWS))
-    matrices = (A, A, A, A, A)
-    _parallel_blocks(np.int64(CHECK), matrices, scal, np.int64(0), scal, _no_slots(), blocks)
-    for index in range(blocks):
-        if scal[FINITE + index] == 0:
             return False
     return True
 

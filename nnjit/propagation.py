@@ -104,12 +104,17 @@ def settle_scales(params, table, scal):
 
 
 @inline
-def forward(params, table, X, work, logits):
+def forward(params, table, X, work, logits, source, rows, check):
     """Forward pass of the batch ``X`` (B, n_in); returns the output view (B, n_out).
 
     With ``logits`` true the output layer also keeps its ``Z`` in
     ``work.logits``, which the cross-entropies need; the mean squared error
     and predictions do not.
+
+    If ``rows`` is not empty, ``X`` is first filled with the rows ``rows``
+    of ``source``.  With ``check``, the batch is then tested for NaN and
+    infinity; the second value returned is False, and the pass stops there,
+    if it holds one.
 
     Each layer's weights are multiplied by their factor in
     ``work.scal[WEIGHT_SCALES + layer]`` (see :func:`backward`).
@@ -124,15 +129,21 @@ def forward(params, table, X, work, logits):
         scale = WEIGHT_SCALES + layer
         if not use_blas(B, W.shape[0], W.shape[1]):
             settle_scale(W, work.scal, scale)  # only BLAS applies the factor
-        # One call site: each one compiles the products again.
         keep_logits = layer == L - 1 and logits
         Z = view2d(work.logits, 0, B, W.shape[1]) if keep_logits else out
-        dense_forward(A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale)
+        first = layer == 0
+        # One call site: each one compiles the products again.
+        finite = dense_forward(
+            A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale,
+            source if first else A, rows if first else rows[:0], check and first,
+        )  # fmt: skip
+        if not finite:
+            return A, False
         if keep_logits:
             copy_matrix(out, Z)
             activate_rows(out, np.int64(0), B, code)
         A = out
-    return A
+    return A, True
 
 
 @inline

@@ -56,6 +56,14 @@ def shape(request):
     return SHAPES[request.param]
 
 
+NO_ROWS = np.empty(0, dtype=np.int64)
+
+
+def _forward(A, W, b, Z, code, scal, slot):
+    """The forward product alone: nothing to gather, nothing to check."""
+    return dense_forward(A, W, b, Z, code, scal, slot, A, NO_ROWS, False)
+
+
 def _arrays(shape, dtype, seed=0):
     rows, k, m = shape
     rng = np.random.default_rng(seed)
@@ -85,9 +93,33 @@ def test_shapes_reach_their_paths():
 def test_forward(shape, activation, dtype):
     A, W, b, _ = _arrays(shape, dtype)
     Z = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
-    dense_forward(A, W, b, Z, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)), np.int64(ONE))
+    _forward(A, W, b, Z, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)), np.int64(ONE))
     A64, W64, b64 = (x.astype(np.float64) for x in (A, W, b))
     assert_close(Z, reference.ACTIVATIONS[activation](A64 @ W64 + b64), dtype, factor=10)
+
+
+@pytest.mark.parametrize("value", [np.nan, -np.inf])
+def test_forward_gathers_and_checks_its_batch(shape, value, dtype):
+    """The first layer copies a shuffled batch's rows in, and tests them, before its product."""
+    A, W, b, _ = _arrays(shape, dtype)
+    rows = A.shape[0]
+    source = np.random.default_rng(1).standard_normal((2 * rows + 3, A.shape[1])).astype(dtype)
+    order = np.random.default_rng(2).permutation(len(source))[:rows]
+    code, scal, one = ACTIVATIONS["relu"], make_scalars(np.dtype(dtype)), np.int64(ONE)
+    batch = np.full_like(A, np.nan)
+    Z = np.full((rows, W.shape[1]), np.nan, dtype=dtype)
+    assert dense_forward(batch, W, b, Z, code, scal, one, source, order, True)
+    np.testing.assert_array_equal(batch, source[order])
+    expected = Z.copy()
+    _forward(source[order], W, b, Z, code, scal, one)
+    np.testing.assert_array_equal(Z, expected)
+    # A non-finite value in a row of the batch, then in a row left out of it.
+    outside = np.setdiff1d(np.arange(len(source)), order)[0]
+    for where, finite in ((order[-1], False), (order[0], False), (outside, True)):
+        bad = source.copy()
+        bad[where, -1] = value
+        assert dense_forward(batch, W, b, Z, code, scal, one, bad, order, True) == finite
+        assert dense_forward(batch, W, b, Z, code, scal, one, bad, order, False)
 
 
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "leaky_relu"])
@@ -111,7 +143,7 @@ def test_blas_products_apply_the_weight_factor(name, dtype):
     scal[WEIGHT_SCALES] = 0.75
     slot = np.int64(WEIGHT_SCALES)
     Z = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
-    dense_forward(A, W, b, Z, ACTIVATIONS["relu"], scal, slot)
+    _forward(A, W, b, Z, ACTIVATIONS["relu"], scal, slot)
     A64, W64, b64, dZ64 = (x.astype(np.float64) for x in (A, W, b, dZ))
     assert_close(Z, np.maximum(A64 @ (0.75 * W64) + b64, 0), dtype, factor=10)
     dA = np.full_like(A, np.nan)

@@ -92,8 +92,10 @@ def test_nonfinite_input_found_while_evaluating(backend, value, where):
 @pytest.mark.parametrize("verbose", [False, True])
 @pytest.mark.parametrize(
     ("batch_size", "shuffle"),
-    # In the last, partial batch; anywhere; in one batch checked in parallel blocks.
-    [(7, False), (7, True), (600, True)],
+    # In the last, partial batch; anywhere; in a batch whose first layer
+    # takes parallel blocks (300 x 120 x 32 multiply-adds), which check their
+    # rows, and gather them first when the samples are shuffled.
+    [(7, False), (7, True), (300, False), (300, True)],
 )
 def test_nonfinite_input_found_while_training_changes_nothing(
     backend, value, verbose, batch_size, shuffle
@@ -103,7 +105,8 @@ def test_nonfinite_input_found_while_training_changes_nothing(
     labels = rng.integers(0, 4, 600)
     bad = good.copy()
     bad[-1, -1] = value
-    net = nnjit.Network([120, 5, 4], "relu", "softmax", "cross_entropy", seed=0, backend=backend)
+    sizes = [120, 32, 4]
+    net = nnjit.Network(sizes, "relu", "softmax", "cross_entropy", seed=0, backend=backend)
     before = net.params.copy()
     kwargs = {"epochs": 2, "batch_size": batch_size, "shuffle": shuffle}
     with pytest.raises(ValueError, match="X contains 1 NaN or infinite"):
@@ -113,7 +116,7 @@ def test_nonfinite_input_found_while_training_changes_nothing(
         net.loss_and_grad(net.params, bad, labels)
     # Nor did the generator that shuffles: the next fit is the one a new network makes.
     net.fit(good, labels, **kwargs)
-    fresh = nnjit.Network([120, 5, 4], "relu", "softmax", "cross_entropy", seed=0)
+    fresh = nnjit.Network(sizes, "relu", "softmax", "cross_entropy", seed=0)
     fresh.backend = backend
     fresh.fit(good, labels, **kwargs)
     np.testing.assert_array_equal(net.params, fresh.params)

@@ -94,6 +94,7 @@ class DenseKernels:
         self.dW = np.empty((n_in, n_out), dtype=dtype)
         self.scal = dense.make_scalars(np.dtype(dtype))
         self.one = np.int64(dense.ONE)  # the slot of W's factor: 1
+        self.no_rows = np.empty(0, dtype=np.int64)  # no batch to gather
         self.limiter = common.pin_blas(backend)
         for method in (self.time_forward, self.time_input_grad, self.time_weight_grad):
             method(layer, backend, dtype)
@@ -104,7 +105,8 @@ class DenseKernels:
 
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
-            dense.dense_forward(self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
+            args = (self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
+            dense.dense_forward(*args, self.X, self.no_rows, False)
         else:
             reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
 
