@@ -40,10 +40,10 @@ def is_sequential(order):
 def _batch(X, Y, order, lo, hi, work, sequential):
     """The batch ``order[lo:hi]`` of ``X`` and ``Y``, and the rows still to gather into it.
 
-    Rows taken in order are views of the data.  Otherwise the rows of ``Y``
-    are copied into the batch buffer here, and those of ``X`` are left to
-    the first layer (see :func:`nnjit.dense.dense_forward`), which returns
-    the rows ``order[lo:hi]`` to gather.
+    Rows taken in order are views of the data, with no rows to gather.
+    Otherwise the rows of ``Y`` are copied into the batch buffer here, and
+    those of ``X``, ``order[lo:hi]``, are left to the first layer (see
+    :func:`nnjit.dense.dense_forward`).
     """
     if sequential:
         return X[lo:hi], Y[lo:hi], order[:0]

@@ -105,7 +105,7 @@ def settle_scales(params, table, scal):
 
 @inline
 def forward(params, table, X, work, logits, source, rows, check):
-    """Forward pass of the batch ``X`` (B, n_in); returns the output view (B, n_out).
+    """Forward pass of the batch ``X`` (B, n_in): the output view (B, n_out) and True.
 
     With ``logits`` true the output layer also keeps its ``Z`` in
     ``work.logits``, which the cross-entropies need; the mean squared error
@@ -113,8 +113,7 @@ def forward(params, table, X, work, logits, source, rows, check):
 
     If ``rows`` is not empty, ``X`` is first filled with the rows ``rows``
     of ``source``.  With ``check``, the batch is then tested for NaN and
-    infinity; the second value returned is False, and the pass stops there,
-    if it holds one.
+    infinity; if it holds one, the pass stops there and returns False second.
 
     Each layer's weights are multiplied by their factor in
     ``work.scal[WEIGHT_SCALES + layer]`` (see :func:`backward`).
