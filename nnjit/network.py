@@ -331,7 +331,7 @@ class Network:
         state = self._backend.start_fit(self._params, batch_size)
         history = History()
         epoch = 0
-        with self._backend.session():
+        with self._backend.session(batch_size):
             while epoch < epochs:
                 count = min(per_call, epochs - epoch)
                 lrs = np.array([lr * lr_decay**e for e in range(epoch, epoch + count)], dtype=dt)

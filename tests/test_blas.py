@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_info
 
+from nnjit.backends import BACKENDS
 from nnjit.blas import single_threaded
+from nnjit.layout import build_layout
 
 
 def _blas_threads() -> list[int]:
@@ -29,3 +31,18 @@ def test_stopping_the_waiting_workers_leaves_blas_working():
         np.testing.assert_allclose(A @ A, expected)
     assert _blas_threads() == before
     np.testing.assert_allclose(A @ A, expected)  # the workers start again
+
+
+def test_fit_pins_blas_when_its_products_go_to_blas():
+    """A fit holds BLAS to one thread, unless no product of its batches goes to BLAS."""
+    np.ones((2, 2)) @ np.ones((2, 2))
+    before = _blas_threads()
+    for sizes, batch_size, pinned in [
+        ([30, 20, 3], 8, True),  # 600 weights: BLAS
+        ([30, 20, 3], 3, False),  # batches of 3 rows: loops
+        ([2, 10, 1], 8, False),  # 20 and 10 weights: loops
+    ]:
+        backend = BACKENDS["numba"](build_layout(sizes, "relu", "identity", "mse"), np.float64)
+        with backend.session(batch_size):
+            assert (set(_blas_threads()) <= {1}) == pinned or before == [1] * len(before)
+        assert _blas_threads() == before
