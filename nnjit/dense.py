@@ -230,16 +230,16 @@ def _piecewise_from_output(v, a, slope):
 def dense_forward(A, W, b, Z, code, scal, alpha, source, rows, check):
     """``Z <- f(A @ (scal[alpha] W) + b)`` with activation ``code``; ``Z`` may not alias ``A``.
 
-    ``scal[alpha]`` must be 1 unless ``use_blas(rows, n_in, n_out)``.
+    ``scal[alpha]`` must be 1 unless ``use_blas(A.shape[0], n_in, n_out)``.
 
     If ``rows`` is not empty, ``A`` is first filled with the rows ``rows``
     of ``source``: the first layer gathers a shuffled mini-batch.  With
     ``check``, ``A`` is then tested for NaN and infinity.  Large products do
     both in their parallel blocks, each on its own rows, while the rows are
-    on their way into the cache for the product: one parallel loop instead
-    of three, and the batch is read from memory once.  Returns whether ``A``
-    is finite (True unchecked); if not, ``Z`` holds whatever it was computed
-    from.
+    on their way into the cache for the product: the batch is read from
+    memory once, by every core, in the product's own parallel loop.
+    Returns whether ``A`` is finite (True unchecked); if not, ``Z`` holds
+    whatever it was computed from.
     """
     n = A.shape[0]
     blocks = n_blocks(n, W.shape[0], W.shape[1], n)
