@@ -388,14 +388,17 @@ class Network:
             with tqdm(
                 total=data[2].size, desc=f"epoch {epoch + 1}/{epochs}", unit="sample", leave=False
             ) as bar:
+                if not self._backend.kernels_ready:
+                    notice = f"first call: compiling or loading the {self._dtype} kernels"
+                    bar.set_postfix_str(notice)
                 for first in range(0, n_batches, step):
                     batches = (first, min(first + step, n_batches), batch_size)
                     *part, finite = self._backend.run_batches(
                         self._params, state, data, batches, cfg
                     )
                     stats[0, :3] += part
-                    bar.update(part[2])
                     bar.set_postfix(loss=f"{stats[0, 0] / max(stats[0, 2], 1):.4g}", refresh=False)
+                    bar.update(part[2])
                     if not finite:
                         break
         except BaseException:

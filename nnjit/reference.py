@@ -120,6 +120,7 @@ class NumpyBackend:
     """Pure-NumPy implementation of the backend interface."""
 
     name = "numpy"
+    kernels_ready = True  # nothing to compile
 
     def __init__(self, layout: Layout, dtype: np.dtype) -> None:
         self.layout = layout

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from conftest import assert_close, make_problem, twin
 
+from nnjit import backends
+
 FIT_CASES = {
     "plain": {"epochs": 3, "batch_size": 8, "lr": 0.05},
     "momentum, L2, decay": {
@@ -142,3 +144,15 @@ def test_zero_epochs_change_nothing(backend):
     history = net.fit(X, y, epochs=0)
     np.testing.assert_array_equal(net.params, before)
     assert history.loss == []
+
+
+def test_verbose_fit_says_when_its_first_call_compiles(capsys, monkeypatch):
+    """A progress bar stuck at 0 % during the first compile says why."""
+    net, X, y = make_problem("tanh", "identity", "mse")
+    kwargs = {"epochs": 1, "batch_size": 3, "verbose": True}
+    net.fit(X, y, **kwargs)
+    assert "compiling" not in capsys.readouterr().err  # the kernels are ready
+    monkeypatch.setattr(backends, "_KERNELS_READY", set())
+    net.fit(X, y, **kwargs)
+    assert "first call: compiling or loading the float64 kernels" in capsys.readouterr().err
+    assert net._backend.kernels_ready
