@@ -126,6 +126,8 @@ def run_epochs(model, data, optimizer, work, schedule, stats, kept):
         N = order.size
         sequential = is_sequential(order)
         targets = backprop or Y.shape[0] == N
+        logits = targets and loss_code != MSE
+        check_inputs = check and e == 0
         epoch_optimizer = (SGDConfig(lrs[e], cfg.momentum, cfg.nesterov, cfg.l2), velocity, grad)
         # The batches are written out here rather than in a function of their
         # own: inlining a function this large cost a second of compile time.
@@ -138,8 +140,7 @@ def run_epochs(model, data, optimizer, work, schedule, stats, kept):
             hi = min(lo + batch_size, N)
             B = hi - lo
             Xb, Yb, rows = _batch(X, Y, order, lo, hi, work, sequential)
-            logits = targets and loss_code != MSE
-            A_out, finite = forward(params, table, Xb, work, logits, X, rows, check and e == 0)
+            A_out, finite = forward(params, table, Xb, work, logits, X, rows, check_inputs)
             if not finite:
                 status = NONFINITE_INPUT
                 break
