@@ -11,8 +11,10 @@ median of each runner's runs is reported.
 
 Speed is also given as GFLOP/s, from the exact count of the matrix-product
 operations (:func:`nnjit.workloads.train_flops`), and as a percentage of the
-matrix-product peak, the median speed of a large square ``A @ B`` in the same
-dtype measured at the start of the same run.
+matrix-product peak: the median speed of a large square ``A @ B`` in the same
+dtype, timed in turn with the runners of the same workload, one product per
+round.  A shared machine's speed drifts over the minutes a bench takes; a
+peak taken alongside keeps the percentage a side-by-side ratio.
 """
 
 from __future__ import annotations
@@ -39,14 +41,13 @@ DEFAULT_REPEAT = 3
 # Side of the square matrices whose product measures the peak speed.
 PEAK_SIZE = 2048
 PEAK_SIZE_QUICK = 1024
-PEAK_REPEAT = 5
 
 GENERAL_NOTES = (
     "seconds: one timed run of the workload, median over the runs; W1 and W2 run all their "
     "full-batch steps, the others one epoch",
     "peer/numba: seconds of the fastest peer over numba's; above 1 numba is faster",
     "GFLOP/s and % peak: numba's speed in the matrix products (train_flops), and its share "
-    "of the peak measured here",
+    "of the peak measured in turn with the runners of the same workload",
 )
 RUNNER_NOTES = {
     "torch": "torch starts from nnjit's initial weights",
@@ -54,34 +55,26 @@ RUNNER_NOTES = {
 }
 
 
-def measure_peak(dtype: str, size: int = PEAK_SIZE, repeat: int = PEAK_REPEAT) -> dict[str, Any]:
-    """Median GFLOP/s of a square matrix product ``A @ B`` of side ``size`` in ``dtype``.
+class PeakProduct:
+    """The square matrix product ``A @ B`` of side ``size`` in ``dtype`` that measures the peak.
 
     NumPy's BLAS runs it on as many threads as it is allowed, by default all
     the cores (``python -m nnjit bench --threads`` sets the number).
-
-    Returns
-    -------
-    dict
-        ``gflops`` (the median), ``best``, ``size`` and ``samples`` (GFLOP/s of
-        each run).
     """
-    rng = np.random.default_rng(0)
-    A = rng.random((size, size)).astype(dtype)
-    B = rng.random((size, size)).astype(dtype)
-    out = np.empty_like(A)
-    np.matmul(A, B, out=out)  # warm-up: thread pool, page faults
-    samples = []
-    for _ in range(repeat):
+
+    def __init__(self, dtype: str, size: int = PEAK_SIZE) -> None:
+        rng = np.random.default_rng(0)
+        self.size = size
+        self.A = rng.random((size, size)).astype(dtype)
+        self.B = rng.random((size, size)).astype(dtype)
+        self.out = np.empty_like(self.A)
+        np.matmul(self.A, self.B, out=self.out)  # warm-up: thread pool, page faults
+
+    def sample(self) -> float:
+        """GFLOP/s of one product."""
         start = time.perf_counter()
-        np.matmul(A, B, out=out)
-        samples.append(2 * size**3 / (time.perf_counter() - start) / 1e9)
-    return {
-        "gflops": statistics.median(samples),
-        "best": max(samples),
-        "size": size,
-        "samples": samples,
-    }
+        np.matmul(self.A, self.B, out=self.out)
+        return 2 * self.size**3 / (time.perf_counter() - start) / 1e9
 
 
 def _prepare(runner: Runner, workload: wl.Workload, X: np.ndarray, y: np.ndarray) -> Setup:
@@ -112,8 +105,11 @@ def bench_workload(
     runners: Sequence[Runner],
     repeat: int,
     progress: Any = None,
+    peak_size: int = PEAK_SIZE,
 ) -> dict[str, Any]:
     """Time every runner on one workload and dtype, taking turns run after run.
+
+    Each round ends with one sample of the peak (:class:`PeakProduct`).
 
     Parameters
     ----------
@@ -124,7 +120,9 @@ def bench_workload(
     repeat : int
         Timed runs per runner; the median is reported.
     progress : tqdm, optional
-        Advanced by one per warm-up and per timed run.
+        Advanced by one per warm-up, per timed run and per peak sample.
+    peak_size : int
+        Side of the square matrices of the peak's product.
 
     Returns
     -------
@@ -133,6 +131,7 @@ def bench_workload(
     """
     X, y = wl.make_data(workload, dtype)
     setups, samples, losses, errors = {}, {}, {}, {}
+    peak_samples = []
 
     def step(label: str) -> None:
         if progress is not None:
@@ -146,6 +145,7 @@ def bench_workload(
             samples[runner.name] = []
         except Exception as exc:  # a peer that fails is reported, not fatal
             errors[runner.name] = f"{type(exc).__name__}: {exc}"
+    peak = PeakProduct(dtype, peak_size)
     for _ in range(repeat):
         for runner in runners:
             step(runner.name)
@@ -162,7 +162,14 @@ def bench_workload(
             except Exception as exc:
                 errors[runner.name] = f"{type(exc).__name__}: {exc}"
                 del samples[runner.name]
-    return _entry(workload, dtype, runners, samples, losses, errors)
+        step("peak")
+        _settle()
+        peak_samples.append(peak.sample())
+    entry = _entry(workload, dtype, runners, samples, losses, errors)
+    gflops = entry["gflops"].get("numba")
+    entry["peak"] = {"gflops": statistics.median(peak_samples), "samples": peak_samples}
+    entry["percent_of_peak"] = None if gflops is None else 100 * gflops / entry["peak"]["gflops"]
+    return entry
 
 
 def _entry(
@@ -202,9 +209,15 @@ def _entry(
     }
 
 
-def _percent_of_peak(entry: dict[str, Any], peaks: dict[str, dict[str, Any]]) -> float | None:
-    gflops = entry["gflops"].get("numba")
-    return None if gflops is None else 100 * gflops / peaks[entry["dtype"]]["gflops"]
+def run_peaks(results: Sequence[dict[str, Any]], size: int) -> dict[str, dict[str, Any]]:
+    """Per dtype, the median of every peak sample of the run."""
+    peaks = {}
+    for entry in results:
+        peak = peaks.setdefault(entry["dtype"], {"size": size, "samples": []})
+        peak["samples"] += entry["peak"]["samples"]
+    for peak in peaks.values():
+        peak["gflops"] = statistics.median(peak["samples"])
+    return peaks
 
 
 def _seconds(value: float | None) -> str:
@@ -390,7 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     ``seconds`` (median per runner), ``samples`` (every timed run),
     ``flops``, ``gflops``, ``ratio_to_numba``, ``loss`` (final training loss
     in nnjit's convention, None where not comparable), ``fastest_peer``,
-    ``speedup`` (its seconds over numba's), ``percent_of_peak`` and ``notes``.
+    ``speedup`` (its seconds over numba's), ``peak`` (the peak's samples taken
+    alongside, and their median ``gflops``), ``percent_of_peak`` (numba's
+    GFLOP/s over that median) and ``notes``.  The run's ``peak`` per dtype
+    is the median of all the samples in that dtype.
     """
     args = _parser().parse_args(argv)
     if args.repeat < 1:
@@ -425,23 +441,19 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = numba.get_num_threads() if args.threads is None else args.threads
     numba.set_num_threads(threads)
-    steps_per_entry = len(runners) * (1 + args.repeat)
-    total = len(args.dtype) + len(workloads) * len(args.dtype) * steps_per_entry
-    peaks: dict[str, dict[str, Any]] = {}
+    steps_per_entry = len(runners) * (1 + args.repeat) + args.repeat
+    total = len(workloads) * len(args.dtype) * steps_per_entry
+    peak_size = PEAK_SIZE_QUICK if quick else PEAK_SIZE
     results = []
     progress = tqdm(total=total, file=sys.stderr, disable=args.quiet, leave=False)
     # Every runner gets the same number of threads: numba's prange loops,
     # BLAS (the numpy backend, scikit-learn, the peak) and torch's pool.
     with progress, threadpool_limits(threads, user_api="blas"):
-        for dtype in args.dtype:
-            progress.set_description_str(f"peak {dtype}")
-            peaks[dtype] = measure_peak(dtype, PEAK_SIZE_QUICK if quick else PEAK_SIZE)
-            progress.update()
         for workload in workloads:
             for dtype in args.dtype:
-                entry = bench_workload(workload, dtype, runners, args.repeat, progress)
-                entry["percent_of_peak"] = _percent_of_peak(entry, peaks)
-                results.append(entry)
+                results.append(
+                    bench_workload(workload, dtype, runners, args.repeat, progress, peak_size)
+                )
 
     report = {
         "nnjit_version": _version(),
@@ -455,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             **{runner.name: {"available": True, "version": runner.version()} for runner in runners},
             **{name: {"available": False, "note": why} for name, why in missing.items()},
         },
-        "peak": peaks,
+        "peak": run_peaks(results, peak_size),
         "notes": [*GENERAL_NOTES, *(RUNNER_NOTES[name] for name in names if name in RUNNER_NOTES)],
         "results": results,
     }
