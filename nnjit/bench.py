@@ -5,16 +5,17 @@ one run -- a full epoch, or for W1 and W2 all their full-batch steps -- of
 nnjit's ``numba`` and ``numpy`` backends and of the peers that are installed
 (PyTorch, scikit-learn; see :mod:`nnjit.peers`).  Every runner first trains
 once on a shrunk copy of the workload, untimed, so that compilation and
-first-call costs never count; then the runners take turns, run after run,
-so that a slow moment of a shared machine hits them all alike, and the
-median of each runner's runs is reported.
+first-call costs never count.  Then the runs go in rounds: in each, every
+workload in turn, and within it every runner in turn, so that a slow moment
+of a shared machine hits the runners of a workload alike and no workload
+more than a round's worth; the median of each runner's runs is reported.
 
 Speed is also given as GFLOP/s, from the exact count of the matrix-product
 operations (:func:`nnjit.workloads.train_flops`), and as a percentage of the
 matrix-product peak: the median speed of a large square ``A @ B`` in the same
-dtype, timed in turn with the runners of the same workload, one product per
-round.  A shared machine's speed drifts over the minutes a bench takes; a
-peak taken alongside keeps the percentage a side-by-side ratio.
+dtype, timed after the runners of the same workload in every round.  A
+shared machine's speed drifts over the minutes a bench takes; a peak taken
+alongside keeps the percentage a side-by-side ratio.
 """
 
 from __future__ import annotations
@@ -99,26 +100,79 @@ def _settle() -> None:
     time.sleep(SETTLE_SECONDS)
 
 
-def bench_workload(
-    workload: wl.Workload,
-    dtype: str,
+class _Entry:
+    """One workload in one dtype: its data, its runners' prepared runs and their timings."""
+
+    def __init__(self, workload: wl.Workload, dtype: str, runners: Sequence[Runner]) -> None:
+        self.workload = workload
+        self.dtype = dtype
+        self.runners = runners
+        self.X, self.y = wl.make_data(workload, dtype)
+        self.setups: dict[str, Setup] = {}
+        self.samples: dict[str, list[float]] = {}
+        self.losses: dict[str, float | None] = {}
+        self.errors: dict[str, str] = {}
+        self.peak_samples: list[float] = []
+
+    def warm_up(self, runner: Runner) -> None:
+        try:
+            self.setups[runner.name] = _prepare(runner, self.workload, self.X, self.y)
+            self.samples[runner.name] = []
+        except Exception as exc:  # a peer that fails is reported, not fatal
+            self.errors[runner.name] = f"{type(exc).__name__}: {exc}"
+
+    def time_run(self, runner: Runner) -> None:
+        if runner.name in self.errors:
+            return
+        try:
+            run = self.setups[runner.name]()
+            _settle()
+            start = time.perf_counter()
+            loss = run()
+            self.samples[runner.name].append(time.perf_counter() - start)
+            finite = loss is not None and math.isfinite(loss)
+            self.losses[runner.name] = float(loss) if finite else None
+        except Exception as exc:
+            self.errors[runner.name] = f"{type(exc).__name__}: {exc}"
+            del self.samples[runner.name]
+
+    def result(self) -> dict[str, Any]:
+        entry = _entry(
+            self.workload, self.dtype, self.runners, self.samples, self.losses, self.errors
+        )
+        gflops = entry["gflops"].get("numba")
+        peak = statistics.median(self.peak_samples)
+        entry["peak"] = {"gflops": peak, "samples": self.peak_samples}
+        entry["percent_of_peak"] = None if gflops is None else 100 * gflops / peak
+        return entry
+
+
+def bench_workloads(
+    workloads: Sequence[wl.Workload],
+    dtypes: Sequence[str],
     runners: Sequence[Runner],
     repeat: int,
     progress: Any = None,
     peak_size: int = PEAK_SIZE,
-) -> dict[str, Any]:
-    """Time every runner on one workload and dtype, taking turns run after run.
+) -> list[dict[str, Any]]:
+    """Time every runner on every workload and dtype, in rounds.
 
-    Each round ends with one sample of the peak (:class:`PeakProduct`).
+    After an untimed warm-up of everything, each of the ``repeat`` rounds
+    times one run of every runner on each workload and dtype in turn, and
+    after each workload's runners one product of the peak in its dtype
+    (:class:`PeakProduct`).  A slow spell of a shared machine, which lasts
+    from seconds to minutes, then costs each workload a run or two rather
+    than every run of the workloads it falls on; the medians shrug it off.
+    Every workload's data stays in memory throughout.
 
     Parameters
     ----------
-    workload : Workload
-    dtype : {"float64", "float32"}
+    workloads : sequence of Workload
+    dtypes : sequence of {"float64", "float32"}
     runners : sequence of Runner
         ``runners[0]`` is nnjit's ``numba`` backend; the others are its peers.
     repeat : int
-        Timed runs per runner; the median is reported.
+        Rounds: timed runs per runner, workload and dtype; the median is reported.
     progress : tqdm, optional
         Advanced by one per warm-up, per timed run and per peak sample.
     peak_size : int
@@ -126,50 +180,35 @@ def bench_workload(
 
     Returns
     -------
-    dict
-        One result entry; see :func:`main` for the fields.
+    list of dict
+        One result entry per workload and dtype, in that order; see
+        :func:`main` for the fields.
     """
-    X, y = wl.make_data(workload, dtype)
-    setups, samples, losses, errors = {}, {}, {}, {}
-    peak_samples = []
 
     def step(label: str) -> None:
         if progress is not None:
-            progress.set_description_str(f"{workload.id} {dtype} {label}")
+            progress.set_description_str(label)
             progress.update()
 
-    for runner in runners:
-        step(f"{runner.name} warm-up")
-        try:
-            setups[runner.name] = _prepare(runner, workload, X, y)
-            samples[runner.name] = []
-        except Exception as exc:  # a peer that fails is reported, not fatal
-            errors[runner.name] = f"{type(exc).__name__}: {exc}"
-    peak = PeakProduct(dtype, peak_size)
-    for _ in range(repeat):
-        for runner in runners:
-            step(runner.name)
-            if runner.name in errors:
-                continue
-            try:
-                run = setups[runner.name]()
-                _settle()
-                start = time.perf_counter()
-                loss = run()
-                samples[runner.name].append(time.perf_counter() - start)
-                finite = loss is not None and math.isfinite(loss)
-                losses[runner.name] = float(loss) if finite else None
-            except Exception as exc:
-                errors[runner.name] = f"{type(exc).__name__}: {exc}"
-                del samples[runner.name]
-        step("peak")
-        _settle()
-        peak_samples.append(peak.sample())
-    entry = _entry(workload, dtype, runners, samples, losses, errors)
-    gflops = entry["gflops"].get("numba")
-    entry["peak"] = {"gflops": statistics.median(peak_samples), "samples": peak_samples}
-    entry["percent_of_peak"] = None if gflops is None else 100 * gflops / entry["peak"]["gflops"]
-    return entry
+    entries = []
+    for workload in workloads:
+        for dtype in dtypes:
+            entry = _Entry(workload, dtype, runners)
+            for runner in runners:
+                step(f"{workload.id} {dtype} {runner.name} warm-up")
+                entry.warm_up(runner)
+            entries.append(entry)
+    peaks = {dtype: PeakProduct(dtype, peak_size) for dtype in dtypes}
+    for round_ in range(1, repeat + 1):
+        for entry in entries:
+            label = f"round {round_}/{repeat}: {entry.workload.id} {entry.dtype}"
+            for runner in runners:
+                step(f"{label} {runner.name}")
+                entry.time_run(runner)
+            step(f"{label} peak")
+            _settle()
+            entry.peak_samples.append(peaks[entry.dtype].sample())
+    return [entry.result() for entry in entries]
 
 
 def _entry(
@@ -444,16 +483,11 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_entry = len(runners) * (1 + args.repeat) + args.repeat
     total = len(workloads) * len(args.dtype) * steps_per_entry
     peak_size = PEAK_SIZE_QUICK if quick else PEAK_SIZE
-    results = []
     progress = tqdm(total=total, file=sys.stderr, disable=args.quiet, leave=False)
     # Every runner gets the same number of threads: numba's prange loops,
     # BLAS (the numpy backend, scikit-learn, the peak) and torch's pool.
     with progress, threadpool_limits(threads, user_api="blas"):
-        for workload in workloads:
-            for dtype in args.dtype:
-                results.append(
-                    bench_workload(workload, dtype, runners, args.repeat, progress, peak_size)
-                )
+        results = bench_workloads(workloads, args.dtype, runners, args.repeat, progress, peak_size)
 
     report = {
         "nnjit_version": _version(),

@@ -11,6 +11,7 @@ import pytest
 
 from nnjit import bench
 from nnjit import workloads as wl
+from nnjit.peers import Runner
 
 
 def run_bench(tmp_path: Path, *options: str) -> tuple[int, dict]:
@@ -58,6 +59,36 @@ def test_report_fields_and_figures_agree(tmp_path, capsys):
         assert entry["percent_of_peak"] == pytest.approx(100 * entry["gflops"]["numba"] / peak)
         # The same data, initial weights and mathematics: the same training loss.
         assert entry["loss"]["numpy"] == pytest.approx(entry["loss"]["numba"], rel=1e-9)
+
+
+class _Recorder(Runner):
+    """A runner that notes which workload each of its runs trains."""
+
+    name = "numba"
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+
+    def prepare(self, workload, X, y):
+        def setup():
+            def run() -> float:
+                self.runs.append(workload.id)
+                return 1.0
+
+            return run
+
+        return setup
+
+
+def test_rounds_take_every_workload_in_turn():
+    """A slow spell of the machine costs each workload a run, not all of one workload's."""
+    recorder = _Recorder()
+    workloads = [wl.get("W1", quick=True), wl.get("W3", quick=True)]
+    results = bench.bench_workloads(workloads, ["float64"], [recorder], 2, peak_size=64)
+    # The warm-ups first, then two rounds.
+    assert recorder.runs == ["W1", "W3"] * 3
+    for entry in results:
+        assert len(entry["samples"]["numba"]) == len(entry["peak"]["samples"]) == 2
 
 
 def test_flop_count_of_a_workload():
