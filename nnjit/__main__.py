@@ -1,13 +1,14 @@
-"""Command line: ``python -m nnjit demo`` and ``python -m nnjit bench``."""
+"""Command line: ``python -m nnjit demo``, ``bench`` and ``compile``."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m nnjit {demo,bench} [options]
+USAGE = """usage: python -m nnjit {demo,bench,compile} [options]
 
-  demo    train on generated and bundled data; compare the numba and numpy backends
-  bench   time the standard workloads against the numpy backend and installed peers
+  demo     train on generated and bundled data; compare the numba and numpy backends
+  bench    time the standard workloads against the numpy backend and installed peers
+  compile  compile the kernels into numba's cache ahead of the first fit
 
 'python -m nnjit COMMAND --help' describes each command's options."""
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         from nnjit.demo import main as run
     elif command == "bench":
         from nnjit.bench import main as run
+    elif command == "compile":
+        from nnjit.precompile import main as run
     else:
         print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2

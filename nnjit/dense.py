@@ -54,7 +54,8 @@ PARALLEL_MIN_WORK = 1 << 20
 MIN_BLOCK_ROWS = 16
 
 
-def _cores() -> int:
+def usable_cores() -> int:
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -66,7 +67,7 @@ def _cores() -> int:
 # The value is fixed when the kernels are compiled: the blocks, and so every
 # result, never depend on the number of threads a run uses (they may differ
 # between machines, as the BLAS kernels themselves do).
-MAX_BLOCKS = max(1, min(8, _cores()))
+MAX_BLOCKS = max(1, min(8, usable_cores()))
 # Below this many outputs the loops accumulate in registers, not in rows.
 NARROW = 8
 
