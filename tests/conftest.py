@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -74,6 +76,19 @@ def twin(net: nnjit.Network, backend: str) -> nnjit.Network:
     )
     other.params = net.params
     return other
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compile_output() -> str:
+    """``python -m nnjit compile``, once, before any test: what it printed.
+
+    It compiles both dtypes' kernels at once, one process each, where the
+    tests would compile them one after the other; they then load them from
+    the cache.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "nnjit", "compile"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def assert_close(actual, expected, dtype, factor: float = 1.0) -> None:
