@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nnjit.dense import usable_cores
+from nnjit.validation import check_dtype
 
 DTYPES = ("float64", "float32")
 SOURCES = {
@@ -61,19 +62,11 @@ def warm(dtype: str) -> dict[str, Any]:
     return {"seconds": seconds, "source": "memory"}
 
 
-def _dtype_name(dtype: Any) -> str:
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return str(dtype)
-
-
 def _checked(dtypes: Sequence[Any], processes: int | None) -> tuple[list[str], int]:
     """The dtypes' names, without repeats, and the number of worker processes to use."""
-    names = list(dict.fromkeys(_dtype_name(d) for d in dtypes))
-    unknown = [d for d in names if d not in DTYPES]
-    if unknown or not names:
-        raise ValueError(f"dtypes must be among {DTYPES}, got {unknown or names}")
+    names = list(dict.fromkeys(check_dtype(d).name for d in dtypes))
+    if not names:
+        raise ValueError(f"no dtypes given: choose among {', '.join(DTYPES)}")
     if processes is None:
         processes = usable_cores()
     if processes < 1:
