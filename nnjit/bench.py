@@ -16,6 +16,11 @@ matrix-product peak: the median speed of a large square ``A @ B`` in the same
 dtype, timed after the runners of the same workload in every round.  A
 shared machine's speed drifts over the minutes a bench takes; a peak taken
 alongside keeps the percentage a side-by-side ratio.
+
+Last comes the start-up (:mod:`nnjit.startup`): in fresh processes, the time
+of ``import nnjit`` and then of a first W4 epoch, with the kernels in numba's
+cache on disk and, unless ``--startup warm`` or ``--quick``, with an empty
+cache, where that first ``fit`` compiles them.
 """
 
 from __future__ import annotations
@@ -36,12 +41,16 @@ import numpy as np
 
 from nnjit import workloads as wl
 from nnjit.peers import PEERS, Runner, Setup, available_runners
+from nnjit.startup import measure_startup
 
 DTYPES = ("float64", "float32")
 DEFAULT_REPEAT = 3
 # Side of the square matrices whose product measures the peak speed.
 PEAK_SIZE = 2048
 PEAK_SIZE_QUICK = 1024
+# What the start-up measurement covers, and the workload it trains.
+STARTUP_CHOICES = ("full", "warm", "none")
+STARTUP_WORKLOAD = "W4"
 
 GENERAL_NOTES = (
     "seconds: one timed run of the workload, median over the runs; W1 and W2 run all their "
@@ -184,18 +193,12 @@ def bench_workloads(
         One result entry per workload and dtype, in that order; see
         :func:`main` for the fields.
     """
-
-    def step(label: str) -> None:
-        if progress is not None:
-            progress.set_description_str(label)
-            progress.update()
-
     entries = []
     for workload in workloads:
         for dtype in dtypes:
             entry = _Entry(workload, dtype, runners)
             for runner in runners:
-                step(f"{workload.id} {dtype} {runner.name} warm-up")
+                _advance(progress, f"{workload.id} {dtype} {runner.name} warm-up")
                 entry.warm_up(runner)
             entries.append(entry)
     peaks = {dtype: PeakProduct(dtype, peak_size) for dtype in dtypes}
@@ -203,12 +206,19 @@ def bench_workloads(
         for entry in entries:
             label = f"round {round_}/{repeat}: {entry.workload.id} {entry.dtype}"
             for runner in runners:
-                step(f"{label} {runner.name}")
+                _advance(progress, f"{label} {runner.name}")
                 entry.time_run(runner)
-            step(f"{label} peak")
+            _advance(progress, f"{label} peak")
             _settle()
             entry.peak_samples.append(peaks[entry.dtype].sample())
     return [entry.result() for entry in entries]
+
+
+def _advance(progress: Any, label: str) -> None:
+    """Show ``label`` as what runs now on the progress line, if any, and count a step."""
+    if progress is not None:
+        progress.set_description_str(label)
+        progress.update()
 
 
 def _entry(
@@ -290,16 +300,36 @@ def format_table(results: Sequence[dict[str, Any]], runners: Sequence[str]) -> s
                 "-" if percent is None else f"{percent:.0f}",
             ]
         )
+    return _markdown(header, rows, left=2)
+
+
+def format_startup(startups: Sequence[dict[str, Any]]) -> str:
+    """The start-up figures as a Markdown table, one row per dtype."""
+    header = ["dtype", "import nnjit s", "first run, warm cache s", "first run, empty cache s"]
+    rows = [
+        [
+            startup["dtype"],
+            _seconds(startup["warm"]["import"]),
+            _seconds(startup["warm"]["first_run"]),
+            _seconds(startup["cold"]["first_run"] if startup["cold"] else None),
+        ]
+        for startup in startups
+    ]
+    return _markdown(header, rows, left=1)
+
+
+def _markdown(header: list[str], rows: list[list[str]], left: int) -> str:
+    """A Markdown table; the first ``left`` columns are aligned left, the others right."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
         padded = [
-            cell.ljust(width) if i < 2 else cell.rjust(width)
+            cell.ljust(width) if i < left else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
         ]
         return "| " + " | ".join(padded) + " |"
 
-    dashes = ["-" * (w + 1) + (":" if i >= 2 else "-") for i, w in enumerate(widths)]
+    dashes = ["-" * (w + 1) + (":" if i >= left else "-") for i, w in enumerate(widths)]
     rule = "|" + "|".join(dashes) + "|"
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
 
@@ -430,6 +460,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="threads of numba, BLAS and torch alike (default: numba's, all the cores)",
     )
+    parser.add_argument(
+        "--startup",
+        choices=STARTUP_CHOICES,
+        default=None,
+        help="start-up in fresh processes: import nnjit, then a first W4 run with a warm "
+        "kernel cache ('warm') and also with an empty one, which compiles ('full'); "
+        "'none' skips it (default: full, or warm with --quick)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser
 
@@ -445,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     ``speedup`` (its seconds over numba's), ``peak`` (the peak's samples taken
     alongside, and their median ``gflops``), ``percent_of_peak`` (numba's
     GFLOP/s over that median) and ``notes``.  The run's ``peak`` per dtype
-    is the median of all the samples in that dtype.
+    is the median of all the samples in that dtype.  ``startup`` has one
+    entry per dtype from :func:`nnjit.startup.measure_startup`, or none.
     """
     args = _parser().parse_args(argv)
     if args.repeat < 1:
@@ -480,14 +519,27 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = numba.get_num_threads() if args.threads is None else args.threads
     numba.set_num_threads(threads)
+    startup = args.startup or ("warm" if quick else "full")
     steps_per_entry = len(runners) * (1 + args.repeat) + args.repeat
     total = len(workloads) * len(args.dtype) * steps_per_entry
+    if startup != "none":
+        total += len(args.dtype) * (args.repeat + (startup == "full"))
     peak_size = PEAK_SIZE_QUICK if quick else PEAK_SIZE
     progress = tqdm(total=total, file=sys.stderr, disable=args.quiet, leave=False)
     # Every runner gets the same number of threads: numba's prange loops,
     # BLAS (the numpy backend, scikit-learn, the peak) and torch's pool.
     with progress, threadpool_limits(threads, user_api="blas"):
         results = bench_workloads(workloads, args.dtype, runners, args.repeat, progress, peak_size)
+        startups = []
+        if startup != "none":
+            workload = wl.get(STARTUP_WORKLOAD, quick=quick)
+            startups = [
+                measure_startup(
+                    workload, dtype, cold=startup == "full", warm_runs=args.repeat,
+                    threads=threads, step=lambda label: _advance(progress, label),
+                )
+                for dtype in args.dtype
+            ]  # fmt: skip
 
     report = {
         "nnjit_version": _version(),
@@ -504,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak": run_peaks(results, peak_size),
         "notes": [*GENERAL_NOTES, *(RUNNER_NOTES[name] for name in names if name in RUNNER_NOTES)],
         "results": results,
+        "startup": startups,
     }
     print(_summary(report, names))
     if args.json:
@@ -532,7 +585,22 @@ def _summary(report: dict[str, Any], names: Sequence[str]) -> str:
         format_table(report["results"], names),
         "",
     ]
-    lines += [f"- {note}" for note in report["notes"]]
+    notes = list(report["notes"])
+    if report["startup"]:
+        workload = wl.get(STARTUP_WORKLOAD, quick=report["quick"])
+        lines += [
+            f"Start-up in a fresh process: import nnjit, then a first run of {workload.id} "
+            f"{workload.architecture} (one epoch of {workload.n_samples} samples)",
+            "",
+            format_startup(report["startup"]),
+            "",
+        ]
+        notes.append(
+            "start-up: the data is loaded before the clock starts; warm cache: the median of "
+            f"{report['repeat']} processes; empty cache: one process with a new "
+            "NUMBA_CACHE_DIR, whose first fit compiles the kernels"
+        )
+    lines += [f"- {note}" for note in notes]
     for name, peer in report["peers"].items():
         if not peer["available"]:
             lines.append(f"- {name} skipped: {peer['note']}")

@@ -15,10 +15,12 @@ from nnjit.peers import Runner
 
 
 def run_bench(tmp_path: Path, *options: str) -> tuple[int, dict]:
+    """A quick bench in float64, one run each, without start-up unless ``options`` ask."""
     path = tmp_path / "bench.json"
     status = bench.main(
-        ["--quick", "--dtype", "float64", "--repeat", "1", "--json", str(path), *options]
-    )
+        ["--quick", "--dtype", "float64", "--repeat", "1", "--json", str(path), "--startup",
+         "none", *options]
+    )  # fmt: skip
     return status, json.loads(path.read_text())
 
 
@@ -59,6 +61,24 @@ def test_report_fields_and_figures_agree(tmp_path, capsys):
         assert entry["percent_of_peak"] == pytest.approx(100 * entry["gflops"]["numba"] / peak)
         # The same data, initial weights and mathematics: the same training loss.
         assert entry["loss"]["numpy"] == pytest.approx(entry["loss"]["numba"], rel=1e-9)
+
+
+def test_startup_in_fresh_processes(tmp_path, capsys):
+    status, report = run_bench(
+        tmp_path, "--workloads", "W1", "--peers", "none", "--startup", "warm"
+    )
+    assert status == 0
+    (startup,) = report["startup"]
+    assert startup["workload"] == "W4" and startup["dtype"] == "float64"
+    assert startup["cold"] is None  # "warm": nothing compiles
+    (run,) = startup["warm"]["runs"]
+    # The tests' session compiled the kernels into the usual cache first.
+    assert run["compiled"] is False
+    assert 0 < run["import"] == startup["warm"]["import"]
+    assert 0 < run["first_run"] == startup["warm"]["first_run"]
+    captured = capsys.readouterr()
+    assert "first run, warm cache s" in captured.out
+    assert "start-up float64, warm cache" in captured.err  # the progress line
 
 
 class _Recorder(Runner):
@@ -147,7 +167,13 @@ def test_plot(tmp_path):
 
 @pytest.mark.parametrize(
     "options",
-    [["--workloads", "W9"], ["--dtype", "float16"], ["--peers", "jax"], ["--repeat", "0"]],
+    [
+        ["--workloads", "W9"],
+        ["--dtype", "float16"],
+        ["--peers", "jax"],
+        ["--repeat", "0"],
+        ["--startup", "cold"],
+    ],
 )
 def test_bad_options(options, capsys):
     try:
