@@ -22,14 +22,13 @@ product in a pass of their own: inside the blocks they were compiled again in
 every library on the way from the blocks to the entry point, about a tenth of
 the cold compile, for a pass that costs little next to the product.  Every row
 of the result is written by one block only, and the blocks depend on the
-shapes and on the machine's core count (see ``MAX_BLOCKS``), never on the
+shapes and on the process's core count (see ``MAX_BLOCKS``), never on the
 number of threads, so the result is the same for any number of threads.
 """
 
 from __future__ import annotations
 
-import os
-
+import numba
 import numpy as np
 from numba import prange
 
@@ -55,19 +54,24 @@ MIN_BLOCK_ROWS = 16
 
 
 def usable_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """The cores this process may run on, as numba counted them when it was imported.
+
+    Counted then, before the thread pool starts: with ``OMP_PLACES`` or
+    ``OMP_PROC_BIND`` set, OpenMP binds the main thread to one core as it
+    starts its threads.
+    """
+    return numba.config.NUMBA_DEFAULT_NUM_THREADS
 
 
-# Row blocks per product: one per core, at most 8.  Each block packs the whole
-# weight matrix for its BLAS call, so more blocks than cores only cost time.
-# The value is fixed when the kernels are compiled: the blocks, and so every
-# result, never depend on the number of threads a run uses (they may differ
-# between machines, as the BLAS kernels themselves do).
-MAX_BLOCKS = max(1, min(8, usable_cores()))
+# Row blocks per product: one per core, at most BLOCK_LIMIT.  Each block packs
+# the whole weight matrix for its BLAS call, so more blocks than cores only
+# cost time.  The blocks, and so every result, never depend on the number of
+# threads a run uses (they may differ between machines and core counts, as
+# the BLAS kernels themselves do).  The compiled kernels read MAX_BLOCKS from
+# the scalar slots at run time (see make_scalars), never as a constant: the
+# kernels in numba's cache may come from a process with other cores.
+BLOCK_LIMIT = 8
+MAX_BLOCKS = max(1, min(BLOCK_LIMIT, usable_cores()))
 # Below this many outputs the loops accumulate in registers, not in rows.
 NARROW = 8
 
@@ -78,13 +82,13 @@ PRODUCT = 3
 GATHER_ROWS, CHECK_ROWS = 4, 8
 
 # Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
-# Then the momentum, L2 and Nesterov flag of the step (see _block_config).
-# After them, one slot per block for the result of a finiteness check, then
-# one per layer for the factor its stored weights are to be multiplied by
-# (see nnjit.propagation).
-ONE, ZERO, MINUS_LR, DECAY, STEP, MOMENTUM, L2, NESTEROV, FINITE = range(9)
-N_SCALARS = FINITE + MAX_BLOCKS
-WEIGHT_SCALES = N_SCALARS
+# Then the momentum, L2 and Nesterov flag of the step (see _block_config), and
+# MAX_BLOCKS.  After them, one slot per block for the result of a finiteness
+# check, then one per layer for the factor its stored weights are to be
+# multiplied by (see nnjit.propagation).  The layout is the same on every
+# machine.
+ONE, ZERO, MINUS_LR, DECAY, STEP, MOMENTUM, L2, NESTEROV, BLOCKS, FINITE = range(10)
+WEIGHT_SCALES = FINITE + BLOCK_LIMIT
 
 
 @inline
@@ -93,15 +97,16 @@ def use_blas(rows, n_in, n_out):
 
 
 @inline
-def n_blocks(batch, n_in, n_out, rows):
+def n_blocks(batch, n_in, n_out, rows, scal):
     """How many parallel blocks of ``rows`` rows a product of a layer takes.
 
     Only BLAS products with at least ``PARALLEL_MIN_WORK`` multiply-adds are
-    split; the blocks are fixed by ``rows``.
+    split, into at most ``scal[BLOCKS]`` blocks; the blocks are fixed by
+    ``rows``.
     """
     if batch * n_in * n_out < PARALLEL_MIN_WORK or not use_blas(batch, n_in, n_out):
         return 1
-    return max(1, min(MAX_BLOCKS, rows // MIN_BLOCK_ROWS))
+    return max(1, min(int(scal[BLOCKS]), rows // MIN_BLOCK_ROWS))
 
 
 @inline
@@ -242,7 +247,7 @@ def dense_forward(A, W, b, Z, code, scal, alpha, source, rows, check):
     whatever it was computed from.
     """
     n = A.shape[0]
-    blocks = n_blocks(n, W.shape[0], W.shape[1], n)
+    blocks = n_blocks(n, W.shape[0], W.shape[1], n, scal)
     finite = True
     if blocks > 1:
         task = FORWARD | (GATHER_ROWS if rows.size > 0 else 0) | (CHECK_ROWS if check else 0)
@@ -352,7 +357,7 @@ def dense_input_grad(dZ, W, A, dA, code, scal, alpha):
     ``scal[alpha]`` must be 1 unless ``use_blas(rows, n_in, n_out)``.
     """
     rows = dZ.shape[0]
-    blocks = n_blocks(rows, W.shape[0], W.shape[1], rows)
+    blocks = n_blocks(rows, W.shape[0], W.shape[1], rows, scal)
     if blocks > 1:
         slots = (alpha, np.int64(ZERO))
         matrices = (dZ, W, dA, A, A)
@@ -468,7 +473,7 @@ def dense_outer(A, dZ, C, scal, alpha, beta, W, V, momentum):
     step was taken.
     """
     k = A.shape[1]
-    blocks = n_blocks(A.shape[0], k, dZ.shape[1], k)
+    blocks = n_blocks(A.shape[0], k, dZ.shape[1], k, scal)
     if blocks > 1:
         matrices = (A, dZ, C, W, V)
         flag = np.int64(1) if momentum else np.int64(0)
@@ -578,5 +583,6 @@ def make_scalars(dtype: np.dtype, layers: int = 1) -> np.ndarray:
     """The scalar slots for a network of ``layers`` layers, with the constants filled in."""
     scal = np.zeros(WEIGHT_SCALES + layers, dtype=dtype)
     scal[ONE] = 1
+    scal[BLOCKS] = MAX_BLOCKS
     scal[WEIGHT_SCALES:] = 1
     return scal

@@ -14,6 +14,8 @@ from conftest import assert_close
 from nnjit import reference
 from nnjit.activations import ACTIVATIONS, activate
 from nnjit.dense import (
+    BLOCK_LIMIT,
+    BLOCKS,
     DECAY,
     L2,
     MAX_BLOCKS,
@@ -81,12 +83,18 @@ def test_shapes_reach_their_paths():
             assert not use_blas(*SHAPES[name]), name
     assert use_blas(*SHAPES["blas"])
     assert use_blas(*SHAPES["blas, one output"])
-    assert n_blocks(16, 20, 30, 16) == 1
+    scal = make_scalars(np.dtype("float64"))
+    assert scal[BLOCKS] == MAX_BLOCKS
+    assert n_blocks(16, 20, 30, 16, scal) == 1
     rows, k, m = SHAPES["parallel blocks"]
-    assert n_blocks(rows, k, m, rows) == min(MAX_BLOCKS, rows // 16)
-    assert n_blocks(rows, k, m, k) == min(MAX_BLOCKS, k // 16)
+    assert n_blocks(rows, k, m, rows, scal) == min(MAX_BLOCKS, rows // 16)
+    assert n_blocks(rows, k, m, k, scal) == min(MAX_BLOCKS, k // 16)
     # Loops over tiny layers stay on one thread, however many samples.
-    assert n_blocks(1 << 16, 4, 8, 1 << 16) == 1
+    assert n_blocks(1 << 16, 4, 8, 1 << 16, scal) == 1
+    # The compiled code takes the limit from the slots, not as a constant.
+    for limit in (1, 3, BLOCK_LIMIT):
+        scal[BLOCKS] = limit
+        assert n_blocks(rows, k, m, rows, scal) == min(limit, rows // 16)
 
 
 @pytest.mark.parametrize("activation", ["identity", "tanh", "relu"])
@@ -176,10 +184,10 @@ def test_momentum_step_in_the_blocks_equals_the_serial_step(shape, nesterov, dty
     """Large layers take the momentum step inside the blocks of their weight gradient."""
     A, W, _, dZ = _arrays(shape, dtype)
     k, m = W.shape
-    blocks = n_blocks(A.shape[0], k, m, k)
     dt = np.dtype(dtype).type
     cfg = SGDConfig(dt(0.1), dt(0.9), nesterov, dt(0.01))
     scal = make_scalars(np.dtype(dtype))
+    blocks = n_blocks(A.shape[0], k, m, k, scal)
     scal[[MINUS_LR, MOMENTUM, L2, NESTEROV]] = -cfg.lr, cfg.momentum, cfg.l2, nesterov
     V = np.random.default_rng(5).standard_normal(W.shape).astype(dtype)
     G = np.empty_like(W)

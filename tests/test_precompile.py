@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
 import pytest
+from conftest import assert_close
 
 from nnjit.precompile import main, precompile, warm
 
@@ -58,3 +61,44 @@ def test_bad_command_line(capsys):
     assert main(["--dtype", "float32,int8"]) == 2
     captured = capsys.readouterr()
     assert "int8" in captured.err and captured.out == ""
+
+
+# A process confined to one core loads the kernels that the tests' session
+# compiled with every core, and trains with them.
+ONE_CORE = """
+import json, os
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+import numpy as np, nnjit
+from nnjit.dense import MAX_BLOCKS
+from nnjit.epoch import run_epochs
+rng = np.random.default_rng(2)
+out = {"blocks": MAX_BLOCKS, "runs": []}
+for sizes, n in (((4, 6, 3), 23), ((784, 100, 10), 200)):
+    X = rng.standard_normal((n, sizes[0]))
+    y = rng.integers(0, sizes[-1], n)
+    for backend in ("numba", "numpy"):
+        net = nnjit.Network(list(sizes), "relu", "softmax", "cross_entropy", seed=0,
+                            backend=backend)
+        loss, grad = net.loss_and_grad(net.params, X, y)
+        net.fit(X, y, epochs=1, batch_size=n, lr=0.1, l2=1e-3, shuffle=False)
+        out["runs"].append([loss, grad.tolist(), net.params.tolist()])
+out["misses"] = sum(run_epochs.stats.cache_misses.values())
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs a process that can be confined to fewer cores than it has",
+)
+def test_kernels_from_the_cache_run_right_on_fewer_cores(compile_output):
+    """The cached kernels take the process's core count at run time, not the compiler's."""
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_CORE], capture_output=True, text=True, check=True
+    )
+    out = json.loads(done.stdout)
+    assert out["blocks"] == 1 and out["misses"] == 0  # loaded, not compiled
+    runs = out["runs"]
+    for numba_run, numpy_run in zip(runs[::2], runs[1::2], strict=True):
+        for numba_value, numpy_value in zip(numba_run, numpy_run, strict=True):
+            assert_close(numba_value, numpy_value, "float64")
