@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nnjit
 from nnjit.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from nnjit.precompile import cache_directory
 
 # Every valid (output activation, loss) pair.
 OUTPUT_LOSS_PAIRS = (
@@ -78,6 +81,25 @@ def twin(net: nnjit.Network, backend: str) -> nnjit.Network:
     return other
 
 
+def drop_stale_kernels() -> None:
+    """Delete the cached kernels if a source file of nnjit is newer than one of them.
+
+    numba checks only the file of each cached function, and the entry point in
+    ``nnjit/epoch.py`` holds the compiled code of every kernel module below it:
+    after an edit to one of those, the cache would still load the old code.
+    """
+    directory = cache_directory()
+    if directory is None or not os.path.isdir(directory):
+        return
+    cached = [path for path in Path(directory).iterdir() if path.suffix in (".nbi", ".nbc")]
+    if not cached:
+        return
+    newest_source = max(path.stat().st_mtime for path in Path(nnjit.__file__).parent.glob("*.py"))
+    if min(path.stat().st_mtime for path in cached) < newest_source:
+        for path in cached:
+            path.unlink()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def compile_output() -> str:
     """``python -m nnjit compile``, once, before any test: what it printed.
@@ -86,6 +108,7 @@ def compile_output() -> str:
     tests would compile them one after the other; they then load them from
     the cache.
     """
+    drop_stale_kernels()
     return subprocess.run(
         [sys.executable, "-m", "nnjit", "compile"], capture_output=True, text=True, check=True
     ).stdout
