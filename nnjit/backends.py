@@ -1,10 +1,11 @@
 """The two backends behind :class:`nnjit.Network`, with one interface.
 
 ``numba`` runs the compiled kernels; ``numpy`` (:mod:`nnjit.reference`) runs
-the same mathematics in plain NumPy.  Both take C-contiguous arrays of the
-model's dtype, checked by the caller, except that ``loss_and_grad`` and the
-methods given ``check=True`` check ``X`` for NaN and infinity themselves: the
-numba backend as it reads each batch, without a pass over the data of its own.
+the same mathematics in plain NumPy.  Both take aligned, C-contiguous arrays
+of the model's dtype, checked by the caller, except that ``loss_and_grad`` and
+the methods given ``check=True`` check ``X`` for NaN and infinity themselves:
+the numba backend as it reads each batch, without a pass over the data of its
+own.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class NumbaBackend:
     def evaluate(
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float, check: bool = False
     ) -> tuple[float, float]:
-        stats = self._evaluate(params, X, Y, Y[:0], l2, check)
+        stats = self._evaluate(params, X, Y, self._no_outputs, l2, check)
         N = max(X.shape[0], 1)
         return float(stats[0, 0] / N + stats[0, 3]), float(stats[0, 1] / N)
 
@@ -198,6 +199,12 @@ class NumbaBackend:
         """:func:`nnjit.epoch.run_epochs` with ``task = (task, check)``."""
         if lrs is None:
             lrs = np.array([cfg.lr], dtype=self.dtype)
+        # One compiled signature for every call: numba would compile the entry
+        # point again, 15-20 s, for read-only data or parameters.
+        X, Y, orders, out = data
+        data = (_read_only(X), _read_only(Y), orders, out)
+        if not params.flags.writeable:  # only those given to an evaluation
+            params = params.copy()
         stats = np.zeros((lrs.size, 4))
         optimizer = (cfg, state["velocity"], state["grad"])
         schedule = (lrs, batch_size, batches, *task)
@@ -209,6 +216,13 @@ class NumbaBackend:
             check_finite(data[0], "X", self.dtype)
             raise AssertionError("the compiled check found a non-finite input that NumPy did not")
         return int(done), stats
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array``."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 BACKENDS = {"numba": NumbaBackend, "numpy": NumpyBackend}

@@ -84,8 +84,7 @@ def check_inputs(
             f"{name} has {array.shape[1]} features per sample but the network "
             f"expects {n_in} (sizes[0])"
         )
-    with np.errstate(over="ignore"):
-        converted = np.ascontiguousarray(array, dtype=dtype)
+    converted = _contiguous(array, dtype)
     if finite:
         check_finite(converted, name, dtype)
     return converted
@@ -120,8 +119,7 @@ def check_targets(
             f"{name} has {array.shape[1]} columns but the network has {n_out} outputs; "
             f"expected {_expected_targets(layout)}"
         )
-    with np.errstate(over="ignore"):
-        converted = np.ascontiguousarray(array, dtype=dtype)
+    converted = _contiguous(array, dtype)
     check_finite(converted, name, dtype)
     if layout.is_classifier and layout.output == "sigmoid":
         if converted.min() < 0 or converted.max() > 1:
@@ -159,6 +157,16 @@ def _expected_targets(layout: Layout) -> str:
     return f"targets of shape {one}(N, {n_out})"
 
 
+def _contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` as an aligned, C-contiguous ndarray of ``dtype``; a copy only if it must.
+
+    Values too large for ``dtype`` become infinite, for :func:`check_finite`.
+    """
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(array, dtype=dtype)
+    return converted if converted.flags.aligned else converted.copy()
+
+
 def check_params(params: Any, n_params: int, dtype: np.dtype) -> np.ndarray:
     """A flat parameter vector of length ``n_params``, as C-contiguous ``dtype``."""
     array = _numeric_array(params, "params")
@@ -166,7 +174,7 @@ def check_params(params: Any, n_params: int, dtype: np.dtype) -> np.ndarray:
         raise ValueError(
             f"params must be a 1-D vector of length {n_params}, got shape {array.shape}"
         )
-    converted = np.ascontiguousarray(array, dtype=dtype)
+    converted = _contiguous(array, dtype)
     check_finite(converted, "params", dtype)
     return converted
 

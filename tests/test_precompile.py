@@ -102,3 +102,43 @@ def test_kernels_from_the_cache_run_right_on_fewer_cores(compile_output):
     for numba_run, numpy_run in zip(runs[::2], runs[1::2], strict=True):
         for numba_value, numpy_value in zip(numba_run, numpy_run, strict=True):
             assert_close(numba_value, numpy_value, "float64")
+
+
+# Read-only, and unaligned, inputs to every entry point: a memory-mapped data
+# set or an array made from a buffer.
+READ_ONLY = """
+import numpy as np, nnjit
+from nnjit.epoch import run_epochs
+rng = np.random.default_rng(3)
+def read_only(array):
+    array = np.array(array)
+    array.flags.writeable = False
+    return array
+def unaligned(array):
+    raw = np.zeros(array.nbytes + 1, dtype=np.uint8)
+    out = raw[1:].view(array.dtype).reshape(array.shape)
+    out[...] = array
+    return out
+X = read_only(rng.standard_normal((60, 5)))
+labels = read_only(rng.integers(0, 3, 60))
+targets = read_only(rng.standard_normal((60, 2)))
+classifier = nnjit.Network([5, 8, 3], "relu", "softmax", "cross_entropy", seed=0)
+classifier.fit(X, labels, epochs=2, batch_size=16, momentum=0.9, validation_data=(X, labels))
+classifier.fit(unaligned(X), labels, epochs=1, batch_size=7, shuffle=False)
+classifier.predict(unaligned(X))
+classifier.loss(X, labels)
+classifier.loss_and_grad(read_only(classifier.params), X, labels)
+regressor = nnjit.Network([5, 8, 2], "tanh", "identity", "mse", seed=0)
+regressor.fit(X, targets, epochs=1, batch_size=10, verbose=True, validation_data=(X, targets))
+regressor.loss_and_grad(read_only(regressor.params), unaligned(X), targets)
+print(sum(run_epochs.stats.cache_misses.values()), len(run_epochs.signatures))
+"""
+
+
+def test_read_only_and_unaligned_inputs_compile_nothing_more(compile_output):
+    """Every entry point runs the one cached signature, whatever the flags of its arrays."""
+    done = subprocess.run(
+        [sys.executable, "-c", READ_ONLY], capture_output=True, text=True, check=True
+    )
+    misses, signatures = done.stdout.split()
+    assert (misses, signatures) == ("0", "1")
