@@ -1,11 +1,12 @@
 """The two backends behind :class:`nnjit.Network`, with one interface.
 
 ``numba`` runs the compiled kernels; ``numpy`` (:mod:`nnjit.reference`) runs
-the same mathematics in plain NumPy.  Both take aligned, C-contiguous arrays
-of the model's dtype, checked by the caller, except that ``loss_and_grad`` and
-the methods given ``check=True`` check ``X`` for NaN and infinity themselves:
-the numba backend as it reads each batch, without a pass over the data of its
-own.
+the same mathematics in plain NumPy.  Both take aligned, C-contiguous,
+writable arrays of the model's dtype, checked by the caller (numba would
+compile its whole entry point again for any other kind of array), except that
+``loss_and_grad`` and the methods given ``check=True`` check ``X`` for NaN and
+infinity themselves: the numba backend as it reads each batch, without a pass
+over the data of its own.
 """
 
 from __future__ import annotations
@@ -199,12 +200,6 @@ class NumbaBackend:
         """:func:`nnjit.epoch.run_epochs` with ``task = (task, check)``."""
         if lrs is None:
             lrs = np.array([cfg.lr], dtype=self.dtype)
-        # One compiled signature for every call: numba would compile the entry
-        # point again, 15-20 s, for read-only data or parameters.
-        X, Y, orders, out = data
-        data = (_read_only(X), _read_only(Y), orders, out)
-        if not params.flags.writeable:  # only those given to an evaluation
-            params = params.copy()
         stats = np.zeros((lrs.size, 4))
         optimizer = (cfg, state["velocity"], state["grad"])
         schedule = (lrs, batch_size, batches, *task)
@@ -216,13 +211,6 @@ class NumbaBackend:
             check_finite(data[0], "X", self.dtype)
             raise AssertionError("the compiled check found a non-finite input that NumPy did not")
         return int(done), stats
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    """A read-only view of ``array``."""
-    view = array.view()
-    view.flags.writeable = False
-    return view
 
 
 BACKENDS = {"numba": NumbaBackend, "numpy": NumpyBackend}

@@ -158,13 +158,17 @@ def _expected_targets(layout: Layout) -> str:
 
 
 def _contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``array`` as an aligned, C-contiguous ndarray of ``dtype``; a copy only if it must.
+    """``array`` as an aligned, C-contiguous, writable ndarray of ``dtype``; a copy if it must.
 
-    Values too large for ``dtype`` become infinite, for :func:`check_finite`.
+    numba types read-only and unaligned arrays apart, and would compile the
+    whole entry point again for them, 15-20 s, and its kernels once more for
+    every combination.  Values too large for ``dtype`` become infinite, for
+    :func:`check_finite`.
     """
     with np.errstate(over="ignore"):
         converted = np.ascontiguousarray(array, dtype=dtype)
-    return converted if converted.flags.aligned else converted.copy()
+    flags = converted.flags
+    return converted if flags.aligned and flags.writeable else converted.copy()
 
 
 def check_params(params: Any, n_params: int, dtype: np.dtype) -> np.ndarray:

@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from conftest import assert_close
 
-from nnjit.precompile import main, precompile, warm
+from nnjit.precompile import cache_directory, main, precompile, warm
 
 # Another network, loss and optimiser than the one the command trains: every
 # network of a dtype runs the same compiled code.
@@ -142,3 +144,16 @@ def test_read_only_and_unaligned_inputs_compile_nothing_more(compile_output):
     )
     misses, signatures = done.stdout.split()
     assert (misses, signatures) == ("0", "1")
+
+
+def test_every_kernel_is_compiled_once_per_dtype(compile_output):
+    """No kernel gets a second specialisation in a dtype, from ``fit`` or from a test.
+
+    Each costs compile time; a read-only data array once gave some kernels
+    three.  numba writes one data file per specialisation.
+    """
+    directory = cache_directory()
+    assert directory is not None
+    counts = Counter(path.name.split(".py")[0] for path in Path(directory).glob("*.nbc"))
+    assert counts
+    assert max(counts.values()) <= 2, counts
