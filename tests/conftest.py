@@ -104,9 +104,8 @@ def drop_stale_kernels() -> None:
 def compile_output() -> str:
     """``python -m nnjit compile``, once, before any test: what it printed.
 
-    It compiles both dtypes' kernels at once, one process each, where the
-    tests would compile them one after the other; they then load them from
-    the cache.
+    The tests then load the kernels from the cache, and one of them checks
+    what the command printed.
     """
     drop_stale_kernels()
     return subprocess.run(
