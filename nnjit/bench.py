@@ -587,10 +587,10 @@ def _summary(report: dict[str, Any], names: Sequence[str]) -> str:
     ]
     notes = list(report["notes"])
     if report["startup"]:
-        workload = wl.get(STARTUP_WORKLOAD, quick=report["quick"])
+        first = report["startup"][0]
         lines += [
-            f"Start-up in a fresh process: import nnjit, then a first run of {workload.id} "
-            f"{workload.architecture} (one epoch of {workload.n_samples} samples)",
+            f"Start-up in a fresh process: import nnjit, then a first run of {first['workload']} "
+            f"{first['architecture']} (one epoch of {first['samples']} samples)",
             "",
             format_startup(report["startup"]),
             "",

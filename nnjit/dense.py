@@ -53,25 +53,18 @@ PARALLEL_MIN_WORK = 1 << 20
 MIN_BLOCK_ROWS = 16
 
 
-def usable_cores() -> int:
-    """The cores this process may run on, as numba counted them when it was imported.
-
-    Counted then, before the thread pool starts: with ``OMP_PLACES`` or
-    ``OMP_PROC_BIND`` set, OpenMP binds the main thread to one core as it
-    starts its threads.
-    """
-    return numba.config.NUMBA_DEFAULT_NUM_THREADS
-
-
 # Row blocks per product: one per core, at most BLOCK_LIMIT.  Each block packs
 # the whole weight matrix for its BLAS call, so more blocks than cores only
 # cost time.  The blocks, and so every result, never depend on the number of
 # threads a run uses (they may differ between machines and core counts, as
 # the BLAS kernels themselves do).  The compiled kernels read MAX_BLOCKS from
 # the scalar slots at run time (see make_scalars), never as a constant: the
-# kernels in numba's cache may come from a process with other cores.
+# kernels in numba's cache may come from a process with other cores.  The
+# cores are those numba counted when it was imported, before its thread pool
+# started: with OMP_PLACES or OMP_PROC_BIND set, OpenMP binds the main thread
+# to one core as it starts its threads.
 BLOCK_LIMIT = 8
-MAX_BLOCKS = max(1, min(BLOCK_LIMIT, usable_cores()))
+MAX_BLOCKS = max(1, min(BLOCK_LIMIT, numba.config.NUMBA_DEFAULT_NUM_THREADS))
 # Below this many outputs the loops accumulate in registers, not in rows.
 NARROW = 8
 

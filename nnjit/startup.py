@@ -35,12 +35,12 @@ start = time.perf_counter()
 import nnjit
 imported = time.perf_counter()
 from nnjit import workloads as wl
-from nnjit.epoch import run_epochs
 spec = json.loads(spec)
 workload = wl.Workload(**{**spec, "sizes": tuple(spec["sizes"])})
 wl.make_network(workload, dtype).fit(X, y, **workload.fit_kwargs())
 done = time.perf_counter()
-compiled = sum(run_epochs.stats.cache_misses.values()) > 0
+from nnjit.precompile import cache_counts
+compiled = cache_counts()[0] > 0
 print(json.dumps({"import": imported - start, "first_run": done - imported, "compiled": compiled}))
 """
 
@@ -107,16 +107,23 @@ def measure_startup(
     Returns
     -------
     dict
-        ``workload``, ``dtype``; ``cold``: the cold process's figures from
-        :func:`first_run`, or None; ``warm``: ``runs`` (each process's
-        figures) and the medians ``import`` and ``first_run``.
+        ``workload`` (its id), ``architecture``, ``samples``, ``dtype``;
+        ``cold``: the cold process's figures from :func:`first_run`, or None;
+        ``warm``: ``runs`` (each process's figures) and the medians ``import``
+        and ``first_run``.
     """
     if warm_runs < 1:
         raise ValueError(f"warm_runs must be at least 1, got {warm_runs}")
     environment = dict(os.environ)
     if threads is not None:
         environment["NUMBA_NUM_THREADS"] = str(threads)
-    report: dict[str, Any] = {"workload": workload.id, "dtype": dtype, "cold": None}
+    report: dict[str, Any] = {
+        "workload": workload.id,
+        "architecture": workload.architecture,
+        "samples": workload.n_samples,
+        "dtype": dtype,
+        "cold": None,
+    }
     with tempfile.TemporaryDirectory(prefix="nnjit-startup-") as directory:
         data = Path(directory) / "data.npz"
         X, y = wl.make_data(workload, dtype)
