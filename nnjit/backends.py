@@ -19,6 +19,7 @@ import numpy as np
 from nnjit import epoch
 from nnjit.blas import single_threaded
 from nnjit.dense import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS
+from nnjit.kernel_cache import cache_directory, cache_lock
 from nnjit.layout import Layout
 from nnjit.propagation import Workspace, make_workspace
 from nnjit.reference import NumpyBackend
@@ -196,8 +197,16 @@ class NumbaBackend:
         batch_size: int,
         task: tuple[int, bool],
         lrs: np.ndarray | None = None,
+        *,
+        loading: bool = False,
     ) -> tuple[int, np.ndarray]:
-        """:func:`nnjit.epoch.run_epochs` with ``task = (task, check)``."""
+        """:func:`nnjit.epoch.run_epochs` with ``task = (task, check)``.
+
+        The first call of a dtype in this process first loads the kernels
+        (see :meth:`_load_kernels`), unless it is the call that loads them.
+        """
+        if not (loading or self.dtype in _KERNELS_READY):
+            self._load_kernels()
         if lrs is None:
             lrs = np.array([cfg.lr], dtype=self.dtype)
         stats = np.zeros((lrs.size, 4))
@@ -211,6 +220,23 @@ class NumbaBackend:
             check_finite(data[0], "X", self.dtype)
             raise AssertionError("the compiled check found a non-finite input that NumPy did not")
         return int(done), stats
+
+    def _load_kernels(self) -> None:
+        """Compile the entry point for this dtype, or load it, holding the cache's lock.
+
+        An evaluation of no samples compiles or loads the one signature that
+        every call uses; the lock keeps another process from compiling into
+        numba's cache at the same time (see :mod:`nnjit.kernel_cache`).  The
+        call that follows then trains without holding it.
+        """
+        n_in, n_out = self.layout.sizes[0], self.layout.sizes[-1]
+        X = np.empty((0, n_in), dtype=self.dtype)
+        out = np.empty((0, n_out), dtype=self.dtype)
+        data = (X, out, np.arange(0)[None], out)
+        params = np.zeros(self.layout.n_params, dtype=self.dtype)
+        state, cfg, task = self._state(1), self._config(0.0), (epoch.EVALUATE, False)
+        with cache_lock(cache_directory()):
+            self._run(params, state, data, cfg, (0, 0), 1, task, loading=True)
 
 
 BACKENDS = {"numba": NumbaBackend, "numpy": NumpyBackend}

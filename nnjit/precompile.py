@@ -8,12 +8,9 @@ CI cache, and before starting several processes at once.
 
 Every network in a dtype runs the same compiled code (see
 :mod:`nnjit.epoch`), so training one tiny network compiles all of it.  The
-dtypes compile one after the other, in this process.  In two processes at
-once they took half the time, but numba's cache is not safe for two writers:
-each writes a function's index and its data file in turn, without a lock,
-and two processes compiling the same kernel both took the first data file
-name, so one dtype's entry was lost (three kernels of thirteen in one run),
-and an index entry could point at the other dtype's machine code.
+dtypes compile one after the other, in this process.  Two processes cannot
+compile at once: numba's cache is not safe for two writers, so each process
+holds a lock while it compiles or loads (see :mod:`nnjit.kernel_cache`).
 """
 
 from __future__ import annotations
@@ -26,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from nnjit.kernel_cache import cache_directory
 from nnjit.validation import check_dtype
 
 DTYPES = ("float64", "float32")
@@ -98,14 +96,6 @@ def precompile(dtypes: Sequence[str] = DTYPES) -> dict[str, dict[str, Any]]:
         For a dtype other than float64 and float32, or none.
     """
     return {dtype: warm(dtype) for dtype in _checked(dtypes)}
-
-
-def cache_directory() -> str | None:
-    """Where numba keeps the compiled kernels, if it says."""
-    from nnjit.epoch import run_epochs
-
-    # numba has no public accessor for it.
-    return getattr(getattr(run_epochs, "_cache", None), "_cache_path", None)
 
 
 def main(argv: list[str] | None = None) -> int:

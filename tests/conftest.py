@@ -13,7 +13,7 @@ import pytest
 
 import nnjit
 from nnjit.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
-from nnjit.precompile import cache_directory
+from nnjit.kernel_cache import cache_directory
 
 # Every valid (output activation, loss) pair.
 OUTPUT_LOSS_PAIRS = (
@@ -102,15 +102,27 @@ def drop_stale_kernels() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def compile_output() -> str:
-    """``python -m nnjit compile``, once, before any test: what it printed.
+    """``python -m nnjit compile`` before any test: a dtype per process, both started at once.
 
-    The tests then load the kernels from the cache, and one of them checks
-    what the command printed.
+    They meet at the cache as two first uses of nnjit at once do, and take
+    turns at its lock (see :mod:`nnjit.kernel_cache`).  The tests then load
+    the kernels from the cache; some check that no entry was lost, and one
+    checks what the commands printed, which this returns.
     """
     drop_stale_kernels()
-    return subprocess.run(
-        [sys.executable, "-m", "nnjit", "compile"], capture_output=True, text=True, check=True
-    ).stdout
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "nnjit", "compile", "--dtype", dtype],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for dtype in DTYPES
+    ]
+    outputs = [run.communicate()[0] for run in runs]
+    for run in runs:
+        if run.returncode:
+            raise subprocess.CalledProcessError(run.returncode, run.args)
+    return "".join(outputs)
 
 
 def assert_close(actual, expected, dtype, factor: float = 1.0) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import assert_close
 
-from nnjit.precompile import cache_directory, main, precompile, warm
+from nnjit.kernel_cache import cache_directory
+from nnjit.precompile import main, precompile, warm
 
 # Another network, loss and optimiser than the one the command trains: every
 # network of a dtype runs the same compiled code.
