@@ -31,18 +31,29 @@ def check_dtype(dtype: Any) -> np.dtype:
 
 
 def _numeric_array(values: Any, name: str) -> np.ndarray:
+    """``values`` as an array of booleans, integers or reals.
+
+    An object array (a mixed pandas frame, a list of ``Decimal``) is converted
+    to float64 if it holds real numbers only.  Complex values, strings, dates
+    and anything else raise ValueError, as scikit-learn's checks do: NumPy
+    would drop an imaginary part with only a warning, and read ``"1.5"`` as
+    a number.
+    """
     try:
         array = np.asarray(values)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a numeric array: {exc}") from None
-    if array.dtype.kind not in "biuf":
+    kind = array.dtype.kind
+    if kind in "biuf":
+        return array
+    if kind == "c":
+        raise ValueError(f"{name} must hold real numbers, got complex values ({array.dtype})")
+    if kind == "O":
         try:
-            array = array.astype(np.float64)
+            return array.astype(np.float64)
         except (TypeError, ValueError):
-            raise ValueError(
-                f"{name} must hold numbers, got an array of dtype {array.dtype}"
-            ) from None
-    return array
+            pass
+    raise ValueError(f"{name} must hold numbers, got an array of dtype {array.dtype}")
 
 
 def check_finite(array: np.ndarray, name: str, dtype: np.dtype) -> None:
@@ -57,9 +68,9 @@ def check_finite(array: np.ndarray, name: str, dtype: np.dtype) -> None:
             return
     if not np.isfinite(array).all():
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        advice = "" if name == "params" else "; remove or impute them before training"
         raise ValueError(
-            f"{name} contains {bad} NaN or infinite value(s) (in {dtype.name}); "
-            "remove or impute them before training"
+            f"{name} contains {bad} NaN or infinite value(s) (in {dtype.name}){advice}"
         )
 
 

@@ -45,6 +45,10 @@ BAD_DATA = {
     "NaN in one-hot targets": (X, _nan(np.eye(4)[LABELS]), "NaN"),
     "wrong target columns": (X, np.eye(5)[LABELS], "columns"),
     "words": (np.full((12, 3), "a"), LABELS, "numbers|numeric"),
+    "numbers as strings": (X.astype(str), LABELS, "numbers, got an array of dtype <U"),
+    "complex X": (X + 1j, LABELS, "real numbers, got complex"),
+    "complex labels": (X, LABELS + 0j, "real numbers, got complex"),
+    "dates": (np.zeros((12, 3), dtype="datetime64[D]"), LABELS, "numbers, got .*datetime64"),
 }
 
 
@@ -172,7 +176,8 @@ def test_bad_params():
     for bad, message in [
         (np.ones(net.n_params + 1), "length"),
         (np.ones((1, net.n_params)), "1-D"),
-        (_nan(np.ones(net.n_params)), "NaN"),
+        (_nan(np.ones(net.n_params)), r"NaN or infinite value\(s\) \(in float64\)$"),
+        (np.ones(net.n_params) + 1j, "complex"),
     ]:
         with pytest.raises(ValueError, match=message):
             net.params = bad
@@ -231,6 +236,12 @@ def test_accepted_layouts_give_the_same_result(convert, backend):
     assert net.loss(Xq, LABELS.astype(np.int32)) == expected
     assert net.loss(Xq, LABELS.astype(float)) == expected
     assert net.loss((Xq * 8).astype(int) / 8, LABELS) == expected
+
+
+def test_object_arrays_of_numbers_are_accepted():
+    """A pandas frame of mixed columns gives an object array of numbers."""
+    net = _classifier("numba")
+    assert net.loss(X.astype(object), LABELS.astype(object)) == net.loss(X, LABELS)
 
 
 def test_integer_inputs_are_accepted():
