@@ -16,12 +16,14 @@ from nnjit.layout import build_layout
 from nnjit.reference import weight_penalty
 from nnjit.sgd import SGDConfig
 from nnjit.validation import (
+    check_bool,
     check_dtype,
     check_inputs,
     check_int,
     check_params,
     check_real,
     check_targets,
+    make_rng,
 )
 
 # With a progress bar an epoch runs in about this many compiled calls.
@@ -90,7 +92,7 @@ class Network:
         self._check_backend(backend)
         std = _init_stds(self._layout.sizes, self._layout.activations, init)
         self._seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._rng = make_rng(seed)
         self._params = np.zeros(self._layout.n_params, dtype=self._dtype)
         weights, biases = self._layout.views(self._params)
         self.weights = tuple(weights)
@@ -315,9 +317,11 @@ class Network:
         momentum = check_real(momentum, "momentum")
         l2 = check_real(l2, "l2")
         lr_decay = check_real(lr_decay, "lr_decay", positive=True)
+        nesterov = check_bool(nesterov, "nesterov")
+        shuffle = check_bool(shuffle, "shuffle")
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        rng = self._rng if seed is None else np.random.default_rng(seed)
+        rng = self._rng if seed is None else make_rng(seed)
         rng_state = rng.bit_generator.state
 
         N = X.shape[0]

@@ -208,3 +208,18 @@ def check_real(value: Any, name: str, *, positive: bool = False) -> float:
     if (positive and value <= 0) or value < 0:
         raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
     return float(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``True`` or ``False`` (NumPy's too); a string such as ``"False"`` would be true."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def make_rng(seed: Any) -> np.random.Generator:
+    """``np.random.default_rng(seed)``, with a ValueError naming ``seed`` for what it refuses."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}") from None

@@ -141,6 +141,10 @@ def test_nonfinite_input_found_while_training_changes_nothing(
         ({"l2": float("nan")}, "l2"),
         ({"lr_decay": 0.0}, "lr_decay"),
         ({"nesterov": True}, "nesterov"),
+        ({"nesterov": "yes", "momentum": 0.9}, "nesterov must be True or False"),
+        ({"shuffle": "False"}, "shuffle must be True or False"),
+        ({"seed": -1}, "seed must be None or an integer"),
+        ({"seed": 1.5}, "seed must be None or an integer"),
         ({"validation_data": X}, "validation_data"),
     ],
 )
@@ -204,6 +208,8 @@ def test_bad_params():
         (([3, 2],), {"init": "lecun"}, "xavier"),
         (([3, 2],), {"init": -1.0}, "init"),
         (([3, 2],), {"backend": "jax"}, "numpy"),
+        (([3, 2],), {"seed": -1}, "seed must be None or an integer"),
+        (([3, 2],), {"seed": "a"}, "seed must be None or an integer"),
     ],
 )
 def test_bad_constructor_arguments(args, kwargs, message):
