@@ -15,6 +15,7 @@ whatever the number of threads.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 from numba import types
@@ -83,12 +84,21 @@ def stop_waiting_threads() -> None:
     numba's threads need: W4 right after a NumPy matrix product trained 1.5
     times slower.  ``blas_thread_shutdown_`` is what OpenBLAS itself calls
     before a fork; the next multi-threaded call starts the workers again.
+    It must not run in two threads at once: :func:`single_threaded` calls it
+    under its lock.
     """
     for library in _blas_controller().lib_controllers:
         if library.internal_api == "openblas":
             shutdown = getattr(library.dynlib, "blas_thread_shutdown_", None)
             if shutdown is not None:
                 shutdown()
+
+
+# The blocks of single_threaded() open now, in every thread, and the limit
+# the first of them set.  Guarded by _sessions_lock.
+_sessions_lock = threading.Lock()
+_sessions = 0
+_limiter = None
 
 
 @contextlib.contextmanager
@@ -98,13 +108,33 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
     With ``stop_waiting``, also stop the workers left spinning (see
     :func:`stop_waiting_threads`), once the limit is set: setting a thread
     count on a stopped OpenBLAS starts its workers again.
+
+    Blocks may overlap, in one thread or in several (two fits in two
+    threads): the first to open sets the limit and the last to close puts
+    back the thread counts the first found, all under one lock.  Without it
+    two threads stopping the workers at once both joined the same worker
+    thread in ``blas_thread_shutdown_`` and hung the process; and the first
+    fit to end put back two threads while the other still ran, then the
+    other's end left BLAS at one thread for the rest of the process.
     """
+    global _sessions, _limiter
     try:
         controller = _blas_controller()
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         yield
         return
-    with controller.limit(limits=1, user_api="blas"):
+    with _sessions_lock:
+        if _sessions == 0:
+            _limiter = controller.limit(limits=1, user_api="blas")
+        _sessions += 1
+    try:
         if stop_waiting:
-            stop_waiting_threads()
+            with _sessions_lock:
+                stop_waiting_threads()
         yield
+    finally:
+        with _sessions_lock:
+            _sessions -= 1
+            if _sessions == 0:
+                _limiter.restore_original_limits()
+                _limiter = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 from threadpoolctl import threadpool_info
 
@@ -46,3 +49,58 @@ def test_fit_pins_blas_when_its_products_go_to_blas():
         with backend.session(batch_size):
             assert (set(_blas_threads()) <= {1}) == pinned or before == [1] * len(before)
         assert _blas_threads() == before
+
+
+def test_overlapping_blocks_keep_the_limit_until_the_last_closes():
+    """Two fits in two threads: the first to end must not unpin the other's BLAS."""
+    np.ones((2, 2)) @ np.ones((2, 2))
+    before = _blas_threads()
+    first, second = single_threaded(), single_threaded(stop_waiting=True)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert set(_blas_threads()) <= {1}
+    second.__exit__(None, None, None)
+    assert _blas_threads() == before
+
+
+# Fits in two threads at once, each network trained alone first.
+TWO_THREADS = """
+import threading
+import numpy as np, nnjit
+from threadpoolctl import threadpool_info
+def blas_threads():
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+rng = np.random.default_rng(0)
+X = rng.standard_normal((400, 300))
+y = rng.integers(0, 10, 400)
+def train(seed):
+    net = nnjit.Network([300, 64, 10], "relu", "softmax", "cross_entropy", seed=seed)
+    net.fit(X, y, epochs=2, batch_size=100, momentum=0.9)
+    return net.params
+np.ones((2, 2)) @ np.ones((2, 2))
+before = blas_threads()
+alone = [train(seed) for seed in range(2)]
+together = {}
+def worker(seed):
+    for _ in range(10):
+        together[seed] = train(seed)
+threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(2)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert blas_threads() == before, (blas_threads(), before)
+for seed in range(2):
+    np.testing.assert_array_equal(together[seed], alone[seed])
+print("ok")
+"""
+
+
+def test_fits_in_two_threads_at_once():
+    """They once hung the process, both stopping OpenBLAS's workers at once."""
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_THREADS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
