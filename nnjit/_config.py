@@ -36,9 +36,15 @@ the options live in one place.
   serial kernel that calls one is loaded from the cache after being compiled
   against a cached parallel callee: that kernel would then launch its
   parallel loop into a pool that does not exist, and crash.
+* :data:`POOL_PID` is the process that started it.  A process forked from it
+  (``multiprocessing`` on Linux) must not run a parallel loop: GNU OpenMP
+  cannot, and numba terminates the process when it tries.  The kernels then
+  run every product on one thread (see ``nnjit.dense.blocks_here``).
 """
 
 from __future__ import annotations
+
+import os
 
 import numba
 from numba import njit
@@ -52,3 +58,4 @@ inline = njit(inline="always", **OPTIONS)
 jit_parallel = njit(cache=True, parallel=True, **OPTIONS)
 
 numba.get_num_threads()  # starts the thread pool; see the note above
+POOL_PID = os.getpid()

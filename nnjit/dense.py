@@ -28,11 +28,13 @@ number of threads, so the result is the same for any number of threads.
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 from numba import prange
 
-from nnjit._config import inline, jit, jit_parallel
+from nnjit._config import POOL_PID, inline, jit, jit_parallel
 from nnjit._views import copy_vector, row
 from nnjit.activations import (
     LEAKY_RELU,
@@ -572,10 +574,20 @@ def column_sums(D, out):
             out[j] += d[j]
 
 
+def blocks_here() -> int:
+    """The most row blocks a product may take in this process.
+
+    ``MAX_BLOCKS``, but 1 in a process forked after nnjit started its thread
+    pool, where a parallel loop would end the process (see
+    :mod:`nnjit._config`): every product there runs on one thread.
+    """
+    return MAX_BLOCKS if os.getpid() == POOL_PID else 1
+
+
 def make_scalars(dtype: np.dtype, layers: int = 1) -> np.ndarray:
     """The scalar slots for a network of ``layers`` layers, with the constants filled in."""
     scal = np.zeros(WEIGHT_SCALES + layers, dtype=dtype)
     scal[ONE] = 1
-    scal[BLOCKS] = MAX_BLOCKS
+    scal[BLOCKS] = blocks_here()
     scal[WEIGHT_SCALES:] = 1
     return scal

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 # Two kernels compiled with nnjit's options: a parallel one, and a serial one
 # that calls it.
 KERNELS = """
@@ -48,3 +50,40 @@ def test_kernels_compiled_against_cached_kernels_load_from_the_cache(tmp_path):
         )
         assert result.returncode == 0, (call, result.returncode, result.stderr[-2000:])
         assert result.stdout.split() == ["2000.0"]
+
+
+# The parent trains with parallel blocks, then forks two workers that train
+# the same networks; without nnjit's check, GNU OpenMP ends each worker at its
+# first parallel loop and the pool waits forever.
+FORKED = """
+import multiprocessing, sys
+import numpy as np, nnjit
+from nnjit.dense import MAX_BLOCKS, blocks_here
+rng = np.random.default_rng(0)
+X = rng.standard_normal((400, 300))
+y = rng.integers(0, 10, 400)
+def train(seed):
+    net = nnjit.Network([300, 64, 10], "relu", "softmax", "cross_entropy", seed=seed)
+    net.fit(X, y, epochs=2, batch_size=100, momentum=0.9)
+    return blocks_here(), net.params
+if __name__ == "__main__":
+    parent = [train(seed) for seed in range(2)]
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        children = pool.map(train, range(2))
+    assert [blocks for blocks, _ in parent] == [MAX_BLOCKS] * 2
+    assert [blocks for blocks, _ in children] == [1, 1]
+    for (_, mine), (_, theirs) in zip(parent, children):
+        np.testing.assert_allclose(theirs, mine, rtol=0, atol=1e-12 * abs(mine).max())
+    print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_processes_forked_after_import_train_on_one_thread(tmp_path):
+    script = tmp_path / "forked.py"
+    script.write_text(FORKED)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
