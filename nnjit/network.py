@@ -155,6 +155,25 @@ class Network:
         self._check_backend(name)
         self._backend = BACKENDS[name](self._layout, self._dtype)
 
+    # -- copies and pickles --------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state without ``weights`` and ``biases``, which are views into ``params``.
+
+        Pickle and ``copy.deepcopy`` copy each array on its own, so the views
+        would come back as arrays of their own that neither follow nor change
+        the parameters; :meth:`__setstate__` makes them views again.
+        """
+        state = self.__dict__.copy()
+        del state["weights"], state["biases"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        weights, biases = self._layout.views(self._params)
+        self.weights = tuple(weights)
+        self.biases = tuple(biases)
+
     @staticmethod
     def _check_backend(name: str) -> None:
         if name not in BACKENDS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -137,3 +138,32 @@ def test_other_archives_are_refused(tmp_path):
 def test_missing_file():
     with pytest.raises(FileNotFoundError):
         nnjit.load("no/such/model.npz")
+
+
+COPIES = {
+    "pickle": lambda net: pickle.loads(pickle.dumps(net)),
+    "deepcopy": copy.deepcopy,
+    "copy": copy.copy,
+}
+
+
+@pytest.mark.parametrize("how", list(COPIES))
+def test_copies_keep_weights_and_biases_as_views_of_params(how, dtype):
+    """Pickle and deepcopy once gave weights that neither followed nor changed the copy."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 3)), rng.integers(0, 2, 20)
+    net = nnjit.Network([3, 4, 2], "relu", "softmax", "cross_entropy", dtype=dtype, seed=0)
+    net.fit(X, y, epochs=1, batch_size=5)
+    original = net.params.copy()
+    twin = COPIES[how](net)
+    np.testing.assert_array_equal(twin.params, original)
+    np.testing.assert_array_equal(twin.forward(X), net.forward(X))
+    twin.weights[0][0, 0] = 7.0
+    twin.biases[-1][1] = -7.0
+    assert twin.params[0] == 7.0 and twin.params[-1] == -7.0
+    twin.fit(X, y, epochs=1, batch_size=5)
+    for layer, (W, b) in enumerate(zip(twin.weights, twin.biases, strict=True)):
+        assert np.shares_memory(W, twin.params) and np.shares_memory(b, twin.params), layer
+    if how != "copy":  # a shallow copy shares its parameters, as copy.copy of an array would
+        np.testing.assert_array_equal(net.params, original)
+        assert not np.shares_memory(twin.params, net.params)
