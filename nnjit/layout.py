@@ -47,6 +47,12 @@ class Layout:
     def is_classifier(self) -> bool:
         return LOSSES[self.loss] == CROSS_ENTROPY
 
+    def __setstate__(self, state: dict) -> None:
+        # Pickle and copy.deepcopy give the table back writable, and numba
+        # compiles its entry point again for each kind of array it is given.
+        self.__dict__.update(state)
+        self.table.setflags(write=False)
+
     def views(self, params: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Weight and bias views into ``params``."""
         weights, biases = [], []
