@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 
+import numba
 import numpy as np
 
 from nnjit import epoch
@@ -228,7 +229,17 @@ class NumbaBackend:
         every call uses; the lock keeps another process from compiling into
         numba's cache at the same time (see :mod:`nnjit.kernel_cache`).  The
         call that follows then trains without holding it.
+
+        Raises
+        ------
+        RuntimeError
+            With ``NUMBA_DISABLE_JIT=1``, which leaves nothing to run.
         """
+        if numba.config.DISABLE_JIT:
+            raise RuntimeError(
+                "the numba backend needs numba's compiler, which NUMBA_DISABLE_JIT=1 turns "
+                "off: unset it, or use backend='numpy', the same mathematics in plain NumPy"
+            )
         n_in, n_out = self.layout.sizes[0], self.layout.sizes[-1]
         X = np.empty((0, n_in), dtype=self.dtype)
         out = np.empty((0, n_out), dtype=self.dtype)

@@ -87,3 +87,32 @@ def test_processes_forked_after_import_train_on_one_thread(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
+
+
+# With numba's compiler turned off, as for debugging: a clear error from the
+# numba backend, and a working numpy backend.
+NO_JIT = """
+import numpy as np, nnjit
+X = np.random.default_rng(0).standard_normal((10, 3))
+y = np.arange(10) % 2
+net = nnjit.Network([3, 4, 2], "relu", "softmax", "cross_entropy", seed=0)
+before = net.params.copy()
+try:
+    net.fit(X, y, epochs=1)
+except RuntimeError as exc:
+    print(exc)
+assert np.array_equal(net.params, before)
+net.backend = "numpy"
+net.fit(X, y, epochs=1)
+print("numpy trained")
+"""
+
+
+def test_without_numbas_compiler_the_numba_backend_says_so():
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", NO_JIT], capture_output=True, text=True, env=env, check=True
+    )
+    message, trained = done.stdout.splitlines()
+    assert "NUMBA_DISABLE_JIT" in message and "backend='numpy'" in message
+    assert trained == "numpy trained"
