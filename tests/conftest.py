@@ -35,6 +35,20 @@ BACKENDS = ("numba", "numpy")
 RTOL = {"float64": 1e-12, "float32": 2e-5}
 
 
+# For scripts run in child processes: data, and a network whose products
+# take parallel row blocks, trained by ``train(seed)``.
+BLOCK_SIZED_TRAINING = """
+import numpy as np, nnjit
+rng = np.random.default_rng(0)
+X = rng.standard_normal((400, 300))
+y = rng.integers(0, 10, 400)
+def train(seed):
+    net = nnjit.Network([300, 64, 10], "relu", "softmax", "cross_entropy", seed=seed)
+    net.fit(X, y, epochs=2, batch_size=100, momentum=0.9)
+    return net
+"""
+
+
 def make_targets(output: str, loss: str, n: int, n_out: int, rng: np.random.Generator):
     """Targets of the right kind for an (output, loss) pair."""
     if loss == "cross_entropy" and output == "softmax":

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import BLOCK_SIZED_TRAINING
 from threadpoolctl import threadpool_info
 
 from nnjit.backends import BACKENDS
@@ -65,26 +66,20 @@ def test_overlapping_blocks_keep_the_limit_until_the_last_closes():
 
 
 # Fits in two threads at once, each network trained alone first.
-TWO_THREADS = """
+TWO_THREADS = (
+    BLOCK_SIZED_TRAINING
+    + """
 import threading
-import numpy as np, nnjit
 from threadpoolctl import threadpool_info
 def blas_threads():
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-rng = np.random.default_rng(0)
-X = rng.standard_normal((400, 300))
-y = rng.integers(0, 10, 400)
-def train(seed):
-    net = nnjit.Network([300, 64, 10], "relu", "softmax", "cross_entropy", seed=seed)
-    net.fit(X, y, epochs=2, batch_size=100, momentum=0.9)
-    return net.params
 np.ones((2, 2)) @ np.ones((2, 2))
 before = blas_threads()
-alone = [train(seed) for seed in range(2)]
+alone = [train(seed).params for seed in range(2)]
 together = {}
 def worker(seed):
     for _ in range(10):
-        together[seed] = train(seed)
+        together[seed] = train(seed).params
 threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(2)]
 for thread in threads:
     thread.start()
@@ -95,6 +90,7 @@ for seed in range(2):
     np.testing.assert_array_equal(together[seed], alone[seed])
 print("ok")
 """
+)
 
 
 def test_fits_in_two_threads_at_once():

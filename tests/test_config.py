@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import BLOCK_SIZED_TRAINING
 
 # Two kernels compiled with nnjit's options: a parallel one, and a serial one
 # that calls it.
@@ -55,27 +56,24 @@ def test_kernels_compiled_against_cached_kernels_load_from_the_cache(tmp_path):
 # The parent trains with parallel blocks, then forks two workers that train
 # the same networks; without nnjit's check, GNU OpenMP ends each worker at its
 # first parallel loop and the pool waits forever.
-FORKED = """
-import multiprocessing, sys
-import numpy as np, nnjit
+FORKED = (
+    BLOCK_SIZED_TRAINING
+    + """
+import multiprocessing
 from nnjit.dense import MAX_BLOCKS, blocks_here
-rng = np.random.default_rng(0)
-X = rng.standard_normal((400, 300))
-y = rng.integers(0, 10, 400)
-def train(seed):
-    net = nnjit.Network([300, 64, 10], "relu", "softmax", "cross_entropy", seed=seed)
-    net.fit(X, y, epochs=2, batch_size=100, momentum=0.9)
-    return blocks_here(), net.params
+def blocks_and_params(seed):
+    return blocks_here(), train(seed).params
 if __name__ == "__main__":
-    parent = [train(seed) for seed in range(2)]
+    parent = [blocks_and_params(seed) for seed in range(2)]
     with multiprocessing.get_context("fork").Pool(2) as pool:
-        children = pool.map(train, range(2))
+        children = pool.map(blocks_and_params, range(2))
     assert [blocks for blocks, _ in parent] == [MAX_BLOCKS] * 2
     assert [blocks for blocks, _ in children] == [1, 1]
     for (_, mine), (_, theirs) in zip(parent, children):
         np.testing.assert_allclose(theirs, mine, rtol=0, atol=1e-12 * abs(mine).max())
     print("ok")
 """
+)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
