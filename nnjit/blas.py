@@ -84,8 +84,9 @@ def stop_waiting_threads() -> None:
     numba's threads need: W4 right after a NumPy matrix product trained 1.5
     times slower.  ``blas_thread_shutdown_`` is what OpenBLAS itself calls
     before a fork; the next multi-threaded call starts the workers again.
-    It must not run in two threads at once: :func:`single_threaded` calls it
-    under its lock.
+    It must not run while another thread uses BLAS, nor in two threads at
+    once: :func:`single_threaded` calls it only in a process with one Python
+    thread, and under its lock.
     """
     for library in _blas_controller().lib_controllers:
         if library.internal_api == "openblas":
@@ -107,7 +108,8 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
 
     With ``stop_waiting``, also stop the workers left spinning (see
     :func:`stop_waiting_threads`), once the limit is set: setting a thread
-    count on a stopped OpenBLAS starts its workers again.
+    count on a stopped OpenBLAS starts its workers again.  Only in a process
+    with no other Python thread, which might be running a product on them.
 
     Blocks may overlap, in one thread or in several (two fits in two
     threads): the first to open sets the limit and the last to close puts
@@ -128,7 +130,10 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
             _limiter = controller.limit(limits=1, user_api="blas")
         _sessions += 1
     try:
-        if stop_waiting:
+        # Stopping the workers joins them: a product that another thread is
+        # running on them then never ends (a background thread's NumPy
+        # products hung the process).  Only the process's only thread may.
+        if stop_waiting and threading.active_count() == 1:
             with _sessions_lock:
                 stop_waiting_threads()
         yield

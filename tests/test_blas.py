@@ -100,3 +100,36 @@ def test_fits_in_two_threads_at_once():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
+
+
+# Fits while another thread runs NumPy matrix products on OpenBLAS's workers.
+BACKGROUND_PRODUCTS = (
+    BLOCK_SIZED_TRAINING
+    + """
+import threading
+A = rng.standard_normal((300, 300))
+expected = A @ A
+done = False
+products = []
+def background():
+    while not done:
+        products.append(np.allclose(A @ A, expected, rtol=1e-12, atol=1e-9))
+thread = threading.Thread(target=background)
+thread.start()
+for seed in range(60):
+    train(seed)
+done = True
+thread.join()
+assert products and all(products)
+print("ok")
+"""
+)
+
+
+def test_fits_beside_a_thread_running_numpy_products():
+    """Stopping OpenBLAS's workers while another thread's product ran on them hung the process."""
+    done = subprocess.run(
+        [sys.executable, "-c", BACKGROUND_PRODUCTS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
