@@ -15,6 +15,7 @@ whatever the number of threads.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 
@@ -100,6 +101,22 @@ def stop_waiting_threads() -> None:
 _sessions_lock = threading.Lock()
 _sessions = 0
 _limiter = None
+
+
+def _forget_sessions() -> None:
+    """In a forked process: the parent's open blocks are not its own.
+
+    The lock may also have been held, at the fork, by a thread that the
+    child does not have, and would never be released.
+    """
+    global _sessions_lock, _sessions, _limiter
+    _sessions_lock = threading.Lock()
+    _sessions = 0
+    _limiter = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_sessions)
 
 
 @contextlib.contextmanager

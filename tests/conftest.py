@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,6 +48,17 @@ def train(seed):
     net.fit(X, y, epochs=2, batch_size=100, momentum=0.9)
     return net
 """
+
+
+def run_python(source: str, timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess:
+    """``source`` run by a fresh interpreter, killed after ``timeout`` seconds.
+
+    The scripts of the thread and process tests hung the whole process when
+    they failed; the timeout turns a hang into a failure.
+    """
+    return subprocess.run(
+        [sys.executable, "-c", source], capture_output=True, text=True, timeout=timeout, **kwargs
+    )
 
 
 def make_targets(output: str, loss: str, n: int, n_out: int, rng: np.random.Generator):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import os
 
 import numpy as np
-from conftest import BLOCK_SIZED_TRAINING
+import pytest
+from conftest import BLOCK_SIZED_TRAINING, run_python
 from threadpoolctl import threadpool_info
 
 from nnjit.backends import BACKENDS
@@ -95,9 +95,7 @@ print("ok")
 
 def test_fits_in_two_threads_at_once():
     """They once hung the process, both stopping OpenBLAS's workers at once."""
-    done = subprocess.run(
-        [sys.executable, "-c", TWO_THREADS], capture_output=True, text=True, timeout=120
-    )
+    done = run_python(TWO_THREADS)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
 
@@ -128,8 +126,30 @@ print("ok")
 
 def test_fits_beside_a_thread_running_numpy_products():
     """Stopping OpenBLAS's workers while another thread's product ran on them hung the process."""
-    done = subprocess.run(
-        [sys.executable, "-c", BACKGROUND_PRODUCTS], capture_output=True, text=True, timeout=120
-    )
+    done = run_python(BACKGROUND_PRODUCTS)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
+
+
+# A fork while another thread holds the lock of single_threaded(), as when
+# one thread forks a process pool while another opens a fit.
+FORK_DURING_A_BLOCK = """
+import multiprocessing
+from nnjit import blas
+def child():
+    with blas.single_threaded():
+        pass
+    print("child ok", flush=True)
+if __name__ == "__main__":
+    with blas._sessions_lock:
+        process = multiprocessing.get_context("fork").Process(target=child, daemon=True)
+        process.start()
+    process.join(60)
+    print(process.exitcode)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_process_does_not_inherit_the_blocks_lock():
+    done = run_python(FORK_DURING_A_BLOCK)
+    assert done.stdout == "child ok\n0\n", done.stderr

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BLOCK_SIZED_TRAINING
+from conftest import BLOCK_SIZED_TRAINING, run_python
 
 # Two kernels compiled with nnjit's options: a parallel one, and a serial one
 # that calls it.
@@ -77,12 +77,8 @@ if __name__ == "__main__":
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_processes_forked_after_import_train_on_one_thread(tmp_path):
-    script = tmp_path / "forked.py"
-    script.write_text(FORKED)
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
-    )
+def test_processes_forked_after_import_train_on_one_thread():
+    done = run_python(FORKED)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
 
@@ -108,9 +104,8 @@ print("numpy trained")
 
 def test_without_numbas_compiler_the_numba_backend_says_so():
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", NO_JIT], capture_output=True, text=True, env=env, check=True
-    )
+    done = run_python(NO_JIT, env=env)
+    assert done.returncode == 0, done.stderr
     message, trained = done.stdout.splitlines()
     assert "NUMBA_DISABLE_JIT" in message and "backend='numpy'" in message
     assert trained == "numpy trained"
