@@ -32,6 +32,28 @@ except ImportError:  # not POSIX
 
 LOCK_NAME = "nnjit-compile.lock"
 
+# The descriptors of the lock files this process holds now.
+_held: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    """In a forked process: close the parent's lock descriptors.
+
+    An ``flock`` belongs to the open file, which a fork shares: a child
+    that kept its copy would hold the parent's lock after the parent let
+    go, for as long as the child lives (a pool worker, for hours).
+    """
+    for fd in _held:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
 
 def cache_directory() -> str | None:
     """Where numba keeps the compiled kernels, if it says."""
@@ -69,8 +91,10 @@ def cache_lock(directory: str | None) -> Iterator[bool]:
     except OSError:
         yield False
         return
+    _held.add(fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield True
     finally:
+        _held.discard(fd)
         os.close(fd)  # releases the lock

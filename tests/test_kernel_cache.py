@@ -211,3 +211,38 @@ def test_the_lock_keeps_both_entries_that_numba_would_lose(tmp_path, locked, ent
         child.communicate(timeout=120)
         assert child.returncode == 0
     assert len(list((tmp_path / "cache").rglob("kernel.total-*.nbc"))) == entries
+
+
+# The parent holds the lock while it forks a child that lives on; the lock
+# must be free once the parent has let go and the child has started.
+FORK_WHILE_LOCKED = """
+import fcntl, multiprocessing, os, sys, time
+from nnjit.kernel_cache import LOCK_NAME, cache_lock
+directory = sys.argv[1]
+context = multiprocessing.get_context("fork")
+started = context.Event()
+def child():
+    started.set()
+    time.sleep(30)
+if __name__ == "__main__":
+    with cache_lock(directory):
+        process = context.Process(target=child, daemon=True)
+        process.start()
+    started.wait(60)
+    fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        print("free")
+    except BlockingIOError:
+        print("held by the child")
+    process.kill()
+"""
+
+
+def test_a_child_forked_under_the_lock_does_not_keep_it(tmp_path):
+    script = tmp_path / "fork_while_locked.py"
+    script.write_text(FORK_WHILE_LOCKED)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout == "free\n", done.stderr
