@@ -94,10 +94,12 @@ class NumbaBackend:
         out: np.ndarray,
         l2: float,
         check: bool,
+        loading: bool = False,
     ) -> np.ndarray:
         """The stats of one pass over ``X``: losses against ``Y`` if it has rows.
 
         The outputs are written to ``out`` if it has a row per sample.
+        ``loading``: see :meth:`_run`.
         """
         N = X.shape[0]
         rows = max(min(N, CHUNK_ROWS), 1)
@@ -105,7 +107,7 @@ class NumbaBackend:
         batches = (0, -(-N // rows))
         state, cfg, task = self._state(rows), self._config(l2), (epoch.EVALUATE, check)
         with self._blas_pinned(rows):
-            return self._run(params, state, data, cfg, batches, rows, task)[1]
+            return self._run(params, state, data, cfg, batches, rows, task, loading=loading)[1]
 
     def loss_and_grad(
         self, params: np.ndarray, X: np.ndarray, Y: np.ndarray, l2: float
@@ -240,14 +242,11 @@ class NumbaBackend:
                 "the numba backend needs numba's compiler, which NUMBA_DISABLE_JIT=1 turns "
                 "off: unset it, or use backend='numpy', the same mathematics in plain NumPy"
             )
-        n_in, n_out = self.layout.sizes[0], self.layout.sizes[-1]
-        X = np.empty((0, n_in), dtype=self.dtype)
-        out = np.empty((0, n_out), dtype=self.dtype)
-        data = (X, out, np.arange(0)[None], out)
+        X = np.empty((0, self.layout.sizes[0]), dtype=self.dtype)
+        out = self._no_outputs
         params = np.zeros(self.layout.n_params, dtype=self.dtype)
-        state, cfg, task = self._state(1), self._config(0.0), (epoch.EVALUATE, False)
         with cache_lock(cache_directory()):
-            self._run(params, state, data, cfg, (0, 0), 1, task, loading=True)
+            self._evaluate(params, X, out, out, 0.0, False, loading=True)
 
 
 BACKENDS = {"numba": NumbaBackend, "numpy": NumpyBackend}

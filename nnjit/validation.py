@@ -56,8 +56,11 @@ def _numeric_array(values: Any, name: str) -> np.ndarray:
     raise ValueError(f"{name} must hold numbers, got an array of dtype {array.dtype}")
 
 
-def check_finite(array: np.ndarray, name: str, dtype: np.dtype) -> None:
-    """Raise a ValueError that counts the NaN and infinite values, if ``array`` has any."""
+def check_finite(array: np.ndarray, name: str, dtype: np.dtype, data: bool = True) -> None:
+    """Raise a ValueError that counts the NaN and infinite values, if ``array`` has any.
+
+    For ``data`` (not parameters) the message says to remove or impute them.
+    """
     # A finite sum means every value is finite, and takes half the time of
     # np.isfinite(array).all(), which also allocates a mask the size of the
     # data.  Only a sum that overflows needs the full test.
@@ -68,7 +71,7 @@ def check_finite(array: np.ndarray, name: str, dtype: np.dtype) -> None:
             return
     if not np.isfinite(array).all():
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-        advice = "" if name == "params" else "; remove or impute them before training"
+        advice = "; remove or impute them before training" if data else ""
         raise ValueError(
             f"{name} contains {bad} NaN or infinite value(s) (in {dtype.name}){advice}"
         )
@@ -190,7 +193,7 @@ def check_params(params: Any, n_params: int, dtype: np.dtype) -> np.ndarray:
             f"params must be a 1-D vector of length {n_params}, got shape {array.shape}"
         )
     converted = _contiguous(array, dtype)
-    check_finite(converted, "params", dtype)
+    check_finite(converted, "params", dtype, data=False)
     return converted
 
 

@@ -50,14 +50,20 @@ def train(seed):
 """
 
 
-def run_python(source: str, timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess:
-    """``source`` run by a fresh interpreter, killed after ``timeout`` seconds.
+def run_python(
+    source: str, *args: str, timeout: float = 120, **kwargs: Any
+) -> subprocess.CompletedProcess:
+    """``source`` run by a fresh interpreter with ``args``, killed after ``timeout`` seconds.
 
     The scripts of the thread and process tests hung the whole process when
     they failed; the timeout turns a hang into a failure.
     """
     return subprocess.run(
-        [sys.executable, "-c", source], capture_output=True, text=True, timeout=timeout, **kwargs
+        [sys.executable, "-c", source, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
     )
 
 

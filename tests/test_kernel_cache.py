@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import make_problem
+from conftest import make_problem, run_python
 
 from nnjit import backends
 from nnjit.kernel_cache import LOCK_NAME, cache_directory, cache_lock
@@ -240,9 +240,5 @@ if __name__ == "__main__":
 
 
 def test_a_child_forked_under_the_lock_does_not_keep_it(tmp_path):
-    script = tmp_path / "fork_while_locked.py"
-    script.write_text(FORK_WHILE_LOCKED)
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120
-    )
+    done = run_python(FORK_WHILE_LOCKED, str(tmp_path))
     assert done.stdout == "free\n", done.stderr
