@@ -289,8 +289,9 @@ class Network:
         ----------
         X : array-like, shape (N, n_in)
         y : array-like
-            ``(N,)`` or ``(N, n_out)``; integer labels or one-hot rows for a
-            softmax classifier, values in [0, 1] for a sigmoid classifier.
+            ``(N,)`` or ``(N, n_out)``; integer labels, or one-hot or
+            probability rows (values in [0, 1]), for a softmax classifier;
+            values in [0, 1] for a sigmoid classifier.
         epochs : int, default 10
         batch_size : int, default 32
             The last batch of an epoch may be smaller; it is used too.

@@ -135,12 +135,15 @@ def check_targets(
         )
     converted = _contiguous(array, dtype)
     check_finite(converted, name, dtype)
-    if layout.is_classifier and layout.output == "sigmoid":
-        if converted.min() < 0 or converted.max() > 1:
-            raise ValueError(
-                f"{name} must lie in [0, 1] for a sigmoid output with cross-entropy; "
-                f"got values from {converted.min():g} to {converted.max():g}"
-            )
+    # Cross-entropy targets are probabilities.  A softmax row need not sum to
+    # 1 (the delta keeps its sum), but a value outside [0, 1] is not a
+    # probability: with a negative one the loss has no lower bound.
+    if layout.is_classifier and (converted.min() < 0 or converted.max() > 1):
+        raise ValueError(
+            f"{name} must lie in [0, 1] for a {layout.output} output with cross-entropy; "
+            f"got values from {converted.min():g} to {converted.max():g}; "
+            f"expected {_expected_targets(layout)}"
+        )
     return converted
 
 

@@ -44,6 +44,8 @@ BAD_DATA = {
     "NaN label": (X, _nan(LABELS), "NaN|integer"),
     "NaN in one-hot targets": (X, _nan(np.eye(4)[LABELS]), "NaN"),
     "wrong target columns": (X, np.eye(5)[LABELS], "columns"),
+    "negative probability": (X, np.eye(4)[LABELS] - 0.25, r"\[0, 1\] for a softmax"),
+    "probability above 1": (X, 2 * np.eye(4)[LABELS], r"\[0, 1\] for a softmax"),
     "words": (np.full((12, 3), "a"), LABELS, "numbers|numeric"),
     "numbers as strings": (X.astype(str), LABELS, "numbers, got an array of dtype <U"),
     "complex X": (X + 1j, LABELS, "real numbers, got complex"),
@@ -163,6 +165,16 @@ def test_sigmoid_targets_outside_unit_interval(backend):
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
             net.fit(X, bad)
     np.testing.assert_array_equal(net.params, before)
+
+
+def test_softmax_probability_rows_accepted(backend):
+    smoothed = 0.9 * np.eye(4)[LABELS] + 0.025
+    uneven = 0.5 * np.eye(4)[LABELS]  # rows need not sum to 1: the delta keeps the sum
+    net = _classifier(backend)
+    for targets in (smoothed, uneven):
+        before = net.params.copy()
+        net.fit(X, targets, epochs=1)
+        assert not np.array_equal(net.params, before)
 
 
 def test_regression_targets_shape():
