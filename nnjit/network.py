@@ -258,9 +258,11 @@ class Network:
         if self.is_classifier:
             return self.evaluate(X, y)["accuracy"]
         X, Y = self._data(X, y, finite=False)
-        out = self._backend.output(self._params, X, check=True)
-        residual = ((Y - out) ** 2).sum(axis=0, dtype=np.float64)
-        total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
+        # In float64 throughout: float32 squares overflow from 1.9e19 on.
+        Y = Y.astype(np.float64, copy=False)
+        out = self._backend.output(self._params, X, check=True).astype(np.float64, copy=False)
+        residual = ((Y - out) ** 2).sum(axis=0)
+        total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
         r2 = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1), residual == 0)
         return float(r2.mean())
 

@@ -85,6 +85,19 @@ def test_evaluate_and_score(backend):
     assert regressor.score(X, y) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_score_of_float32_regressor_with_large_targets(backend):
+    # Squares of float32 differences overflow from about 1.9e19 on.
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 3))
+    y = 1e20 * rng.standard_normal(30)
+    net = nnjit.Network([3, 1], dtype="float32", seed=0, backend=backend)
+    out = net.predict(X).astype(np.float64)
+    y32 = y.astype(np.float32).astype(np.float64)
+    expected = 1 - ((y32 - out) ** 2).sum() / ((y32 - y32.mean()) ** 2).sum()
+    with np.errstate(over="raise", invalid="raise"):
+        assert net.score(X, y) == pytest.approx(expected, rel=1e-12)
+
+
 def test_loss_includes_l2(backend):
     net = nnjit.Network([3, 2], seed=0, backend=backend)
     net.biases[0][:] = 5.0  # biases never count
