@@ -208,7 +208,7 @@ class NumbaBackend:
         The first call of a dtype in this process first loads the kernels
         (see :meth:`_load_kernels`), unless it is the call that loads them.
         """
-        if not (loading or self.dtype in _KERNELS_READY):
+        if not (loading or self.kernels_ready):
             self._load_kernels()
         if lrs is None:
             lrs = np.array([cfg.lr], dtype=self.dtype)

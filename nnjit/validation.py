@@ -138,12 +138,13 @@ def check_targets(
     # Cross-entropy targets are probabilities.  A softmax row need not sum to
     # 1 (the delta keeps its sum), but a value outside [0, 1] is not a
     # probability: with a negative one the loss has no lower bound.
-    if layout.is_classifier and (converted.min() < 0 or converted.max() > 1):
-        raise ValueError(
-            f"{name} must lie in [0, 1] for a {layout.output} output with cross-entropy; "
-            f"got values from {converted.min():g} to {converted.max():g}; "
-            f"expected {_expected_targets(layout)}"
-        )
+    if layout.is_classifier:
+        low, high = converted.min(), converted.max()
+        if low < 0 or high > 1:
+            raise ValueError(
+                f"{name} must lie in [0, 1] for a {layout.output} output with cross-entropy; "
+                f"got values from {low:g} to {high:g}; expected {_expected_targets(layout)}"
+            )
     return converted
 
 

@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,13 @@ def run_python(
         timeout=timeout,
         **kwargs,
     )
+
+
+def cache_entries() -> Counter:
+    """Data files in the kernel cache per kernel: numba writes one per specialisation."""
+    directory = cache_directory()
+    assert directory is not None
+    return Counter(path.name.split(".py")[0] for path in Path(directory).glob("*.nbc"))
 
 
 def make_targets(output: str, loss: str, n: int, n_out: int, rng: np.random.Generator):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 from conftest import BLOCK_SIZED_TRAINING, run_python
@@ -46,9 +44,7 @@ def test_kernels_compiled_against_cached_kernels_load_from_the_cache(tmp_path):
     }
     for call in ("scaled(x, 2.0).sum()", "doubled_sum(x)", "doubled_sum(x)"):
         script = f"import numpy as np, kernels\nx = np.ones(1000)\nprint(kernels.{call})"
-        result = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
-        )
+        result = run_python(script, env=env, timeout=600)
         assert result.returncode == 0, (call, result.returncode, result.stderr[-2000:])
         assert result.stdout.split() == ["2000.0"]
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections import Counter
-from pathlib import Path
 
 import pytest
-from conftest import make_problem, run_python
+from conftest import cache_entries, make_problem, run_python
 
 from nnjit import backends
 from nnjit.kernel_cache import LOCK_NAME, cache_directory, cache_lock
@@ -60,13 +58,13 @@ def test_no_lock_where_there_is_no_directory(tmp_path, where):
 # test session has cached: it loads them, once it has the lock.
 FIRST_FIT = """
 import numpy as np, nnjit
-from nnjit.epoch import run_epochs
+from nnjit.precompile import cache_counts
 print("imported", flush=True)
 rng = np.random.default_rng(0)
 X = rng.standard_normal((20, 3))
 net = nnjit.Network([3, 5, 2], "relu", "softmax", "cross_entropy", seed=0)
 net.fit(X, rng.integers(0, 2, 20), epochs=1, batch_size=4)
-print(sum(run_epochs.stats.cache_misses.values()), sum(run_epochs.stats.cache_hits.values()))
+print(*cache_counts())
 """
 
 
@@ -127,23 +125,21 @@ def test_a_first_call_loads_the_kernels_holding_the_lock(monkeypatch, dtype):
 # processes at once (see conftest).
 BOTH_DTYPES = """
 import numpy as np, nnjit
-from nnjit.epoch import run_epochs
+from nnjit.precompile import cache_counts
 rng = np.random.default_rng(0)
 for dtype in ("float64", "float32"):
     X = rng.standard_normal((20, 3)).astype(dtype)
     net = nnjit.Network([3, 5, 1], "tanh", "identity", "mse", dtype=dtype, seed=0)
     net.fit(X, rng.standard_normal(20), epochs=1, batch_size=4)
-print(sum(run_epochs.stats.cache_misses.values()), sum(run_epochs.stats.cache_hits.values()))
+print(*cache_counts())
 """
 
 
 def test_two_processes_compiling_at_once_lose_no_entry(compile_output):
     """Each kernel keeps one entry per dtype, and a new process loads both dtypes."""
-    counts = Counter(path.name.split(".py")[0] for path in Path(cache_directory()).glob("*.nbc"))
+    counts = cache_entries()
     assert counts and set(counts.values()) == {2}, counts
-    done = subprocess.run(
-        [sys.executable, "-c", BOTH_DTYPES], capture_output=True, text=True, check=True
-    )
+    done = run_python(BOTH_DTYPES, check=True)
     assert done.stdout.split() == ["0", "2"]
 
 

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from collections import Counter
-from pathlib import Path
 
 import pytest
-from conftest import assert_close
+from conftest import assert_close, cache_entries, run_python
 
-from nnjit.kernel_cache import cache_directory
 from nnjit.precompile import main, precompile, warm
 
 # Another network, loss and optimiser than the one the command trains: every
 # network of a dtype runs the same compiled code.
 OTHER_NETWORK = """
 import numpy as np, nnjit
-from nnjit.epoch import run_epochs
+from nnjit.precompile import cache_counts
 rng = np.random.default_rng(1)
 X = rng.standard_normal((50, 6)).astype("float32")
 y = rng.standard_normal(50)
@@ -27,7 +22,7 @@ net = nnjit.Network([6, 20, 1], "tanh", "identity", "mse", dtype="float32", seed
 net.fit(X, y, epochs=2, batch_size=7, momentum=0.9, l2=1e-3, verbose=True)
 net.predict(X)
 net.loss_and_grad(net.params, X, y)
-print(sum(run_epochs.stats.cache_misses.values()), sum(run_epochs.stats.cache_hits.values()))
+print(*cache_counts())
 """
 
 
@@ -38,9 +33,7 @@ def test_compile_command_fills_the_cache(compile_output):
             f"{dtype}: compiled" in compile_output
             or f"{dtype}: loaded from the cache" in compile_output
         )
-    other = subprocess.run(
-        [sys.executable, "-c", OTHER_NETWORK], capture_output=True, text=True, check=True
-    )
+    other = run_python(OTHER_NETWORK, check=True, timeout=600)
     misses, hits = other.stdout.split()
     assert (misses, hits) == ("0", "1")
 
@@ -70,7 +63,7 @@ import json, os
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 import numpy as np, nnjit
 from nnjit.dense import MAX_BLOCKS
-from nnjit.epoch import run_epochs
+from nnjit.precompile import cache_counts
 rng = np.random.default_rng(2)
 out = {"blocks": MAX_BLOCKS, "runs": []}
 for sizes, n in (((4, 6, 3), 23), ((784, 100, 10), 200)):
@@ -82,7 +75,7 @@ for sizes, n in (((4, 6, 3), 23), ((784, 100, 10), 200)):
         loss, grad = net.loss_and_grad(net.params, X, y)
         net.fit(X, y, epochs=1, batch_size=n, lr=0.1, l2=1e-3, shuffle=False)
         out["runs"].append([loss, grad.tolist(), net.params.tolist()])
-out["misses"] = sum(run_epochs.stats.cache_misses.values())
+out["misses"] = cache_counts()[0]
 print(json.dumps(out))
 """
 
@@ -93,9 +86,7 @@ print(json.dumps(out))
 )
 def test_kernels_from_the_cache_run_right_on_fewer_cores(compile_output):
     """The cached kernels take the process's core count at run time, not the compiler's."""
-    done = subprocess.run(
-        [sys.executable, "-c", ONE_CORE], capture_output=True, text=True, check=True
-    )
+    done = run_python(ONE_CORE, check=True, timeout=600)
     out = json.loads(done.stdout)
     assert out["blocks"] == 1 and out["misses"] == 0  # loaded, not compiled
     runs = out["runs"]
@@ -109,6 +100,7 @@ def test_kernels_from_the_cache_run_right_on_fewer_cores(compile_output):
 READ_ONLY = """
 import numpy as np, nnjit
 from nnjit.epoch import run_epochs
+from nnjit.precompile import cache_counts
 rng = np.random.default_rng(3)
 def read_only(array):
     array = np.array(array)
@@ -131,15 +123,13 @@ classifier.loss_and_grad(read_only(classifier.params), X, labels)
 regressor = nnjit.Network([5, 8, 2], "tanh", "identity", "mse", seed=0)
 regressor.fit(X, targets, epochs=1, batch_size=10, verbose=True, validation_data=(X, targets))
 regressor.loss_and_grad(read_only(regressor.params), unaligned(X), targets)
-print(sum(run_epochs.stats.cache_misses.values()), len(run_epochs.signatures))
+print(cache_counts()[0], len(run_epochs.signatures))
 """
 
 
 def test_read_only_and_unaligned_inputs_compile_nothing_more(compile_output):
     """Every entry point runs the one cached signature, whatever the flags of its arrays."""
-    done = subprocess.run(
-        [sys.executable, "-c", READ_ONLY], capture_output=True, text=True, check=True
-    )
+    done = run_python(READ_ONLY, check=True, timeout=600)
     misses, signatures = done.stdout.split()
     assert (misses, signatures) == ("0", "1")
 
@@ -150,8 +140,6 @@ def test_every_kernel_is_compiled_once_per_dtype(compile_output):
     Each costs compile time; a read-only data array once gave some kernels
     three.  numba writes one data file per specialisation.
     """
-    directory = cache_directory()
-    assert directory is not None
-    counts = Counter(path.name.split(".py")[0] for path in Path(directory).glob("*.nbc"))
+    counts = cache_entries()
     assert counts
     assert max(counts.values()) <= 2, counts
