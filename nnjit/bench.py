@@ -2,8 +2,9 @@
 
 For each workload of :mod:`nnjit.workloads` and each dtype the command times
 one run -- a full epoch, or for W1 and W2 all their full-batch steps -- of
-nnjit's ``numba`` and ``numpy`` backends and of the peers that are installed
-(PyTorch, scikit-learn; see :mod:`nnjit.peers`).  Every runner first trains
+nnjit's ``numba`` and ``numpy`` backends and of its peers: the plain NumPy
+loop a tutorial teaches, and PyTorch and scikit-learn where they are
+installed (see :mod:`nnjit.peers`).  Every runner first trains
 once on a shrunk copy of the workload, untimed, so that compilation and
 first-call costs never count.  Then the runs go in rounds: in each, every
 workload in turn, and within it every runner in turn, so that a slow moment
@@ -417,8 +418,8 @@ def _names(text: str, valid: Sequence[str], what: str) -> list[str]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m nnjit bench",
-        description="Time the standard workloads (W1-W6) on nnjit's backends and the "
-        "installed peers (PyTorch, scikit-learn).",
+        description="Time the standard workloads (W1-W6) on nnjit's backends and its "
+        "peers (a plain NumPy loop, and PyTorch and scikit-learn where installed).",
     )
     parser.add_argument(
         "--workloads",
@@ -437,7 +438,7 @@ def _parser() -> argparse.ArgumentParser:
         type=lambda text: [] if text == "none" else _names(text, PEERS, "peer"),
         default=list(PEERS),
         help="comma-separated peers to time beside numba, or 'none' "
-        "(default: numpy,torch,sklearn; those not installed are skipped)",
+        "(default: plain,numpy,torch,sklearn; those not installed are skipped)",
     )
     parser.add_argument(
         "--repeat",

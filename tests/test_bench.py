@@ -11,7 +11,7 @@ import pytest
 
 from nnjit import bench
 from nnjit import workloads as wl
-from nnjit.peers import Runner
+from nnjit.peers import NnjitRunner, PlainNumpyRunner, Runner
 
 
 def run_bench(tmp_path: Path, *options: str) -> tuple[int, dict]:
@@ -127,10 +127,20 @@ def test_missing_peers_are_skipped_with_a_note(tmp_path, monkeypatch, capsys):
         assert report["peers"][name]["available"] is False
         assert f"pip install {package}" in report["peers"][name]["note"]
     (entry,) = report["results"]
-    assert set(entry["seconds"]) == {"numba", "numpy"}
+    assert set(entry["seconds"]) == {"numba", "plain", "numpy"}
     captured = capsys.readouterr()
     assert "skipping torch" in captured.err
     assert "sklearn skipped" in captured.out
+
+
+@pytest.mark.parametrize("workload_id", wl.WORKLOAD_IDS)
+def test_plain_numpy_peer_trains_the_same_network(workload_id):
+    """The tutorial's NumPy loop: nnjit's initial weights, data order and conventions."""
+    workload = wl.get(workload_id, quick=True)
+    X, y = wl.make_data(workload, "float64")[:2]
+    plain = PlainNumpyRunner().prepare(workload, X, y)()()
+    numba = NnjitRunner("numba").prepare(workload, X, y)()()
+    assert plain == pytest.approx(numba, rel=1e-12)
 
 
 def test_torch_peer_trains_the_same_network(tmp_path):
