@@ -130,7 +130,11 @@ def _plain_activations(name: str) -> tuple[Callable[[Any], Any], Callable[[Any],
     if name == "relu":
         return (lambda z: np.maximum(z, 0)), (lambda a: a > 0)
     if name == "leaky_relu":
-        return (lambda z: np.where(z > 0, z, 0.01 * z)), (lambda a: np.where(a > 0, 1, 0.01))
+        # The slopes in the data's dtype: np.where(a > 0, 1, 0.01) is float64.
+        def leaky_grad(a: Any) -> Any:
+            return np.where(a > 0, a.dtype.type(1), a.dtype.type(0.01))
+
+        return (lambda z: np.where(z > 0, z, 0.01 * z)), leaky_grad
     if name == "sigmoid":
         return (lambda z: 1 / (1 + np.exp(-z))), (lambda a: a * (1 - a))
     if name == "tanh":

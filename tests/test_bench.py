@@ -7,11 +7,12 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nnjit import bench
 from nnjit import workloads as wl
-from nnjit.peers import NnjitRunner, PlainNumpyRunner, Runner
+from nnjit.peers import NnjitRunner, PlainNumpyRunner, Runner, _plain_activations
 
 
 def run_bench(tmp_path: Path, *options: str) -> tuple[int, dict]:
@@ -141,6 +142,16 @@ def test_plain_numpy_peer_trains_the_same_network(workload_id):
     plain = PlainNumpyRunner().prepare(workload, X, y)()()
     numba = NnjitRunner("numba").prepare(workload, X, y)()()
     assert plain == pytest.approx(numba, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["identity", "relu", "leaky_relu", "sigmoid", "tanh"])
+def test_plain_numpy_peer_keeps_float32(name):
+    """No float64 slope or constant promotes the plain loop's float32 arrays."""
+    activation, derivative = _plain_activations(name)
+    z = np.linspace(-2, 2, 9, dtype=np.float32)
+    a = activation(z)
+    assert a.dtype == np.float32
+    assert (z * derivative(a)).dtype == np.float32
 
 
 def test_torch_peer_trains_the_same_network(tmp_path):
