@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from nnjit.activations import LEAKY_SLOPE
 from nnjit.workloads import Workload, make_network
 
 # A prepared run: builds a fresh model (not timed) and returns the timed call,
@@ -124,17 +125,22 @@ class NnjitRunner(Runner):
 
 
 def _plain_activations(name: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    """An activation and its derivative from its output, as NumPy expressions."""
+    """An activation and its derivative from its output, as NumPy expressions.
+
+    The tutorial's forms, not :mod:`nnjit.reference`'s: that backend's
+    overflow-safe sigmoid and its derivatives written out as arrays cost
+    time a plain loop does not spend, and would flatter nnjit.
+    """
     if name == "identity":
         return (lambda z: z), (lambda a: 1)
     if name == "relu":
         return (lambda z: np.maximum(z, 0)), (lambda a: a > 0)
     if name == "leaky_relu":
-        # The slopes in the data's dtype: np.where(a > 0, 1, 0.01) is float64.
+        # The slopes in the data's dtype: np.where(a > 0, 1, slope) is float64.
         def leaky_grad(a: Any) -> Any:
-            return np.where(a > 0, a.dtype.type(1), a.dtype.type(0.01))
+            return np.where(a > 0, a.dtype.type(1), a.dtype.type(LEAKY_SLOPE))
 
-        return (lambda z: np.where(z > 0, z, 0.01 * z)), leaky_grad
+        return (lambda z: np.where(z > 0, z, LEAKY_SLOPE * z)), leaky_grad
     if name == "sigmoid":
         return (lambda z: 1 / (1 + np.exp(-z))), (lambda a: a * (1 - a))
     if name == "tanh":
@@ -177,6 +183,7 @@ class PlainNumpyRunner(Runner):
                     total = 0.0
                     for xb, yb in batches:
                         m = len(xb)
+                        samples = np.arange(m)
                         acts = [xb]
                         for W, b in zip(Ws[:-1], bs[:-1], strict=True):
                             acts.append(hidden(acts[-1] @ W + b))
@@ -184,9 +191,9 @@ class PlainNumpyRunner(Runner):
                         if softmax:
                             z = z - z.max(axis=1, keepdims=True)
                             log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-                            total -= log_p[np.arange(m), yb].sum()
+                            total -= log_p[samples, yb].sum()
                             delta = np.exp(log_p)
-                            delta[np.arange(m), yb] -= 1
+                            delta[samples, yb] -= 1
                             delta /= m
                         else:
                             a = output(z)
