@@ -85,6 +85,36 @@ def row(typingctx, matrix, index):
     return signature, codegen
 
 
+@intrinsic
+def as_vector(typingctx, matrix):
+    """Borrowed 1-D view of every element of a C-contiguous 2-D array, in order.
+
+    A column of a one-column matrix is then known to be contiguous, and the
+    loops over it vectorise: through ``M[i, 0]`` the stride is the number of
+    columns, which LLVM only knows at run time.
+    """
+    if not (isinstance(matrix, types.Array) and matrix.ndim == 2 and matrix.layout == "C"):
+        return None
+    result = types.Array(matrix.dtype, 1, "C")
+    signature = result(matrix)
+
+    def codegen(context, builder, sig, args):
+        source = make_array(sig.args[0])(context, builder, args[0])
+        shape = cgutils.unpack_tuple(builder, source.shape, 2)
+        view = make_array(result)(context, builder)
+        populate_array(
+            view,
+            data=source.data,
+            shape=[builder.mul(shape[0], shape[1])],
+            strides=[source.itemsize],
+            itemsize=source.itemsize,
+            meminfo=None,
+        )
+        return view._getvalue()
+
+    return signature, codegen
+
+
 def _borrow_value(context, builder, typ, value):
     if isinstance(typ, types.Array):
         source = make_array(typ)(context, builder, value)

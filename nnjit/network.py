@@ -360,7 +360,11 @@ class Network:
         with self._backend.session(batch_size):
             while epoch < epochs:
                 count = min(per_call, epochs - epoch)
-                lrs = np.array([lr * lr_decay**e for e in range(epoch, epoch + count)], dtype=dt)
+                if lr_decay == 1:  # no Python loop over W1's thousand epochs
+                    lrs = np.full(count, lr, dtype=dt)
+                else:
+                    steps = range(epoch, epoch + count)
+                    lrs = np.array([lr * lr_decay**e for e in steps], dtype=dt)
                 if shuffle:
                     orders = np.stack([rng.permutation(N) for _ in range(count)])
                 else:

@@ -34,17 +34,22 @@ def sgd_step(params, grad, velocity, cfg, decay, lo, hi):
     """
     lr = cfg.lr
     mu = cfg.momentum
+    # Slices indexed from 0: see nnjit.dense._outer_column.
+    p = params[lo:hi]
+    g = grad[lo:hi]
     if mu == 0:
-        for i in range(lo, hi):
-            params[i] -= lr * (grad[i] + decay * params[i])
-    elif cfg.nesterov:
-        for i in range(lo, hi):
-            g = grad[i] + decay * params[i]
-            v = mu * velocity[i] + g
-            velocity[i] = v
-            params[i] -= lr * (g + mu * v)
+        for i in range(p.size):
+            p[i] -= lr * (g[i] + decay * p[i])
+        return
+    v = velocity[lo:hi]
+    if cfg.nesterov:
+        for i in range(p.size):
+            gi = g[i] + decay * p[i]
+            vi = mu * v[i] + gi
+            v[i] = vi
+            p[i] -= lr * (gi + mu * vi)
     else:
-        for i in range(lo, hi):
-            v = mu * velocity[i] + grad[i] + decay * params[i]
-            velocity[i] = v
-            params[i] -= lr * v
+        for i in range(p.size):
+            vi = mu * v[i] + g[i] + decay * p[i]
+            v[i] = vi
+            p[i] -= lr * vi

@@ -47,6 +47,9 @@ SHAPES = {
     "loops, one output": (10, 10, 1),
     "loops, wide, 4 at a time": (13, 6, 20),
     "loops, one input": (9, 1, 16),
+    # One forward pass over the outputs; and a first and a last pass only.
+    "loops, two inputs": (6, 2, 10),
+    "loops, three inputs": (5, 3, 9),
     "blas": (16, 20, 30),
     "blas, one output": (40, 300, 1),
     "parallel blocks": (256, 64, 64),

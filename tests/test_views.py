@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from nnjit._views import borrow, copy_matrix, row, segment, view2d
+from nnjit._views import as_vector, borrow, copy_matrix, row, segment, view2d
 
 
 @njit
@@ -15,6 +15,7 @@ def _views(flat, M):
         segment(flat, 7, 6).copy(),
         row(M, 2).copy(),
         row(M[:, 1:], 1).copy(),
+        as_vector(M).copy(),
     )
 
 
@@ -28,11 +29,12 @@ def _borrowed_sum(pair):
 def test_views_match_slices():
     flat = np.arange(40.0)
     M = np.arange(20.0).reshape(4, 5)
-    block, part, third, strided = _views(flat, M)
+    block, part, third, strided, whole = _views(flat, M)
     np.testing.assert_array_equal(block, flat[3:23].reshape(4, 5))
     np.testing.assert_array_equal(part, flat[7:13])
     np.testing.assert_array_equal(third, M[2])
     np.testing.assert_array_equal(strided, M[1, 1:])
+    np.testing.assert_array_equal(whole, M.ravel())
 
 
 def test_borrow_keeps_values_and_writes_through():
