@@ -328,18 +328,42 @@ def _piecewise_derivative(d, a, slope):
 
 @inline
 def _input_grad_wide(dZ, W, A, dA, slope, lo, hi):
-    """``dA = dZ @ W.T``: a dot product with a row of ``W`` per input."""
+    """``dA = dZ @ W.T``: dot products with four rows of ``W`` at a time.
+
+    The four share each load of ``dZ[n]`` and the loop around them: one
+    row at a time, W6's backward pass on single samples was 1.3 times as
+    slow in float64.
+    """
     k, m = W.shape
+    zero = dA.dtype.type(0.0)
     for n in range(lo, hi):
         d = row(dZ, n)
         a = row(A, n)
         out = row(dA, n)
-        for i in range(k):
-            w = row(W, i)
-            total = d.dtype.type(0.0)
+        i = 0
+        while i + 4 <= k:
+            w0 = row(W, i)
+            w1 = row(W, i + 1)
+            w2 = row(W, i + 2)
+            w3 = row(W, i + 3)
+            t0 = t1 = t2 = t3 = zero
+            for j in range(m):
+                dj = d[j]
+                t0 += dj * w0[j]
+                t1 += dj * w1[j]
+                t2 += dj * w2[j]
+                t3 += dj * w3[j]
+            out[i] = _piecewise_from_output(t0, a[i], slope)
+            out[i + 1] = _piecewise_from_output(t1, a[i + 1], slope)
+            out[i + 2] = _piecewise_from_output(t2, a[i + 2], slope)
+            out[i + 3] = _piecewise_from_output(t3, a[i + 3], slope)
+            i += 4
+        for r in range(i, k):
+            w = row(W, r)
+            total = zero
             for j in range(m):
                 total += d[j] * w[j]
-            out[i] = _piecewise_from_output(total, a[i], slope)
+            out[r] = _piecewise_from_output(total, a[r], slope)
 
 
 @inline
