@@ -211,32 +211,41 @@ def _forward_narrow(A, W, b, Z, slope, lo, hi):
 @inline
 def _forward_column(A, w, b, Z, j, slope, lo, hi):
     """``Z[n, j] = f(b[j] + A[n] @ w)`` for ``n`` in ``lo:hi``, four rows at a time."""
-    k = w.size
-    zero = Z.dtype.type(0.0)
     n = lo
     while n + 4 <= hi:
-        a0 = row(A, n)
-        a1 = row(A, n + 1)
-        a2 = row(A, n + 2)
-        a3 = row(A, n + 3)
-        t0 = t1 = t2 = t3 = zero
-        for i in range(k):
-            wi = w[i]
-            t0 += a0[i] * wi
-            t1 += a1[i] * wi
-            t2 += a2[i] * wi
-            t3 += a3[i] * wi
+        t0, t1, t2, t3 = _four_dots(A, n, w)
         Z[n, j] = _piecewise(b[j] + t0, slope)
         Z[n + 1, j] = _piecewise(b[j] + t1, slope)
         Z[n + 2, j] = _piecewise(b[j] + t2, slope)
         Z[n + 3, j] = _piecewise(b[j] + t3, slope)
         n += 4
     for r in range(n, hi):
-        a = row(A, r)
-        total = zero
-        for i in range(k):
-            total += a[i] * w[i]
-        Z[r, j] = _piecewise(b[j] + total, slope)
+        Z[r, j] = _piecewise(b[j] + _dot(row(A, r), w), slope)
+
+
+@inline
+def _four_dots(M, i, v):
+    """The dot products of rows ``i .. i+3`` of ``M`` with ``v``, in one loop over ``v``."""
+    m0 = row(M, i)
+    m1 = row(M, i + 1)
+    m2 = row(M, i + 2)
+    m3 = row(M, i + 3)
+    t0 = t1 = t2 = t3 = v.dtype.type(0.0)
+    for j in range(v.size):
+        vj = v[j]
+        t0 += m0[j] * vj
+        t1 += m1[j] * vj
+        t2 += m2[j] * vj
+        t3 += m3[j] * vj
+    return t0, t1, t2, t3
+
+
+@inline
+def _dot(u, v):
+    total = v.dtype.type(0.0)
+    for j in range(v.size):
+        total += u[j] * v[j]
+    return total
 
 
 @inline
@@ -331,39 +340,24 @@ def _input_grad_wide(dZ, W, A, dA, slope, lo, hi):
     """``dA = dZ @ W.T``: dot products with four rows of ``W`` at a time.
 
     The four share each load of ``dZ[n]`` and the loop around them: one
-    row at a time, W6's backward pass on single samples was 1.3 times as
-    slow in float64.
+    row at a time, the input gradient of W6's 128 x 128 layers on one
+    sample took 1.3 times as long in float64.
     """
-    k, m = W.shape
-    zero = dA.dtype.type(0.0)
+    k = W.shape[0]
     for n in range(lo, hi):
         d = row(dZ, n)
         a = row(A, n)
         out = row(dA, n)
         i = 0
         while i + 4 <= k:
-            w0 = row(W, i)
-            w1 = row(W, i + 1)
-            w2 = row(W, i + 2)
-            w3 = row(W, i + 3)
-            t0 = t1 = t2 = t3 = zero
-            for j in range(m):
-                dj = d[j]
-                t0 += dj * w0[j]
-                t1 += dj * w1[j]
-                t2 += dj * w2[j]
-                t3 += dj * w3[j]
+            t0, t1, t2, t3 = _four_dots(W, i, d)
             out[i] = _piecewise_from_output(t0, a[i], slope)
             out[i + 1] = _piecewise_from_output(t1, a[i + 1], slope)
             out[i + 2] = _piecewise_from_output(t2, a[i + 2], slope)
             out[i + 3] = _piecewise_from_output(t3, a[i + 3], slope)
             i += 4
         for r in range(i, k):
-            w = row(W, r)
-            total = zero
-            for j in range(m):
-                total += d[j] * w[j]
-            out[r] = _piecewise_from_output(total, a[r], slope)
+            out[r] = _piecewise_from_output(_dot(row(W, r), d), a[r], slope)
 
 
 @inline
