@@ -164,13 +164,13 @@ def _forward_wide(A, W, b, Z, slope, lo, hi):
         a = row(A, n)
         a0 = a[0]
         a_last = a[k - 1]
-        if k <= 2:
-            if k == 1:
-                for j in range(m):
-                    z[j] = _piecewise(b[j] + a0 * w0[j], slope)
-            else:
-                for j in range(m):
-                    z[j] = _piecewise(b[j] + a0 * w0[j] + a_last * last[j], slope)
+        if k == 1:
+            for j in range(m):
+                z[j] = _piecewise(b[j] + a0 * w0[j], slope)
+            continue
+        if k == 2:
+            for j in range(m):
+                z[j] = _piecewise(b[j] + a0 * w0[j] + a_last * last[j], slope)
             continue
         u = row(W, 1)
         au = a[1]
@@ -242,6 +242,7 @@ def _four_dots(M, i, v):
 
 @inline
 def _dot(u, v):
+    """``u @ v`` for 1-D arrays of ``v``'s length."""
     total = v.dtype.type(0.0)
     for j in range(v.size):
         total += u[j] * v[j]

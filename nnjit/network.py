@@ -360,7 +360,9 @@ class Network:
         with self._backend.session(batch_size):
             while epoch < epochs:
                 count = min(per_call, epochs - epoch)
-                if lr_decay == 1:  # no Python loop over W1's thousand epochs
+                # A constant rate needs no Python loop (W1 runs a thousand
+                # epochs); np.power would round lr_decay**e unlike Python's **.
+                if lr_decay == 1:
                     lrs = np.full(count, lr, dtype=dt)
                 else:
                     steps = range(epoch, epoch + count)

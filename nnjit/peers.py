@@ -171,7 +171,12 @@ class PlainNumpyRunner(Runner):
             output, output_grad = _plain_activations(workload.output)
             y = y.reshape(len(y), -1).astype(X.dtype)
         lr, l2, size = workload.lr, workload.l2, workload.batch_size
-        batches = [(X[lo : lo + size], y[lo : lo + size]) for lo in range(0, len(X), size)]
+        # Sliced before the clock starts, as for torch; the row indices pick
+        # each sample's label out of the softmax.
+        batches = [
+            (X[lo : lo + size], y[lo : lo + size], np.arange(min(size, len(X) - lo)))
+            for lo in range(0, len(X), size)
+        ]
         initial = make_network(workload, X.dtype, "numpy", seed=INIT_SEED)
 
         def setup() -> Callable[[], float]:
@@ -181,9 +186,8 @@ class PlainNumpyRunner(Runner):
             def run() -> float:
                 for _ in range(workload.epochs):
                     total = 0.0
-                    for xb, yb in batches:
+                    for xb, yb, samples in batches:
                         m = len(xb)
-                        samples = np.arange(m)
                         acts = [xb]
                         for W, b in zip(Ws[:-1], bs[:-1], strict=True):
                             acts.append(hidden(acts[-1] @ W + b))
@@ -199,7 +203,9 @@ class PlainNumpyRunner(Runner):
                             a = output(z)
                             diff = a - yb
                             total += (diff * diff).sum()
-                            delta = (2 / m) * diff * output_grad(a)
+                            delta = (2 / m) * diff
+                            if workload.output != "identity":
+                                delta *= output_grad(a)
                         for i in range(len(Ws) - 1, -1, -1):
                             grad_W = acts[i].T @ delta
                             grad_b = delta.sum(axis=0)

@@ -34,7 +34,7 @@ def sgd_step(params, grad, velocity, cfg, decay, lo, hi):
     """
     lr = cfg.lr
     mu = cfg.momentum
-    # Slices indexed from 0: see nnjit.dense._outer_column.
+    # Slices indexed from 0: see nnjit.dense._add_rows.
     p = params[lo:hi]
     g = grad[lo:hi]
     if mu == 0:
