@@ -11,18 +11,24 @@ Every network in a dtype runs the same compiled code (see
 dtypes compile one after the other, in this process.  Two processes cannot
 compile at once: numba's cache is not safe for two writers, so each process
 holds a lock while it compiles or loads (see :mod:`nnjit.kernel_cache`).
+
+With ``--profile`` the command also prints the seconds each compiled function
+took (see :mod:`nnjit.compile_profile`): point ``NUMBA_CACHE_DIR`` at an
+empty directory to see a whole cold compile.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from nnjit import compile_profile
 from nnjit.kernel_cache import cache_directory
 from nnjit.validation import check_dtype
 
@@ -98,6 +104,16 @@ def precompile(dtypes: Sequence[str] = DTYPES) -> dict[str, dict[str, Any]]:
     return {dtype: warm(dtype) for dtype in _checked(dtypes)}
 
 
+def _print_profile(functions: list[compile_profile.FunctionTime]) -> None:
+    if not functions:
+        print(
+            "    nothing was compiled, so there is no compile time to show: to profile a"
+            " compile, point NUMBA_CACHE_DIR at an empty directory"
+        )
+        return
+    print(textwrap.indent(compile_profile.format_profile(functions), "    "))
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m nnjit compile``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m nnjit compile", description=__doc__)
@@ -105,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         "--dtype",
         default=",".join(DTYPES),
         help="comma-separated dtypes to compile (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the seconds each compiled function took (see nnjit.compile_profile)",
     )
     args = parser.parse_args(argv)
     try:
@@ -114,9 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"compiling the nnjit kernels for {', '.join(dtypes)}, or loading them")
     start = time.perf_counter()
-    results = precompile(dtypes)
-    for dtype, result in results.items():
+    for dtype in dtypes:
+        with compile_profile.record() as profile:
+            result = warm(dtype)
         print(f"  {dtype}: {SOURCES[result['source']]} in {result['seconds']:.1f} s")
+        if args.profile:
+            _print_profile(profile.functions())
     print(f"done in {time.perf_counter() - start:.1f} s")
     directory = cache_directory()
     if directory:

@@ -142,7 +142,7 @@ def drop_stale_kernels() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def compile_output() -> str:
-    """``python -m nnjit compile`` before any test: a dtype per process, both started at once.
+    """``python -m nnjit compile --profile`` before any test: a dtype per process, both at once.
 
     They meet at the cache as two first uses of nnjit at once do, and take
     turns at its lock (see :mod:`nnjit.kernel_cache`).  The tests then load
@@ -152,7 +152,7 @@ def compile_output() -> str:
     drop_stale_kernels()
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "nnjit", "compile", "--dtype", dtype],
+            [sys.executable, "-m", "nnjit", "compile", "--dtype", dtype, "--profile"],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from conftest import assert_close, cache_entries, run_python
@@ -33,6 +34,12 @@ def test_compile_command_fills_the_cache(compile_output):
             f"{dtype}: compiled" in compile_output
             or f"{dtype}: loaded from the cache" in compile_output
         )
+    # --profile: a table for a dtype compiled, a word for one loaded.
+    compiled = compile_output.count(": compiled in")
+    assert compile_output.count("    function  ") == compiled
+    assert len(re.findall(r"^ +epoch\.run_epochs +\d", compile_output, re.MULTILINE)) == compiled
+    assert compile_output.count("    sum  ") == compiled
+    assert compile_output.count("nothing was compiled") == 2 - compiled
     other = run_python(OTHER_NETWORK, check=True, timeout=600)
     misses, hits = other.stdout.split()
     assert (misses, hits) == ("0", "1")
@@ -48,6 +55,14 @@ def test_in_this_process(dtype):
 def test_bad_arguments(dtypes, message):
     with pytest.raises(ValueError, match=message):
         precompile(dtypes)
+
+
+def test_profile_of_kernels_already_loaded(capsys):
+    precompile(["float64"])
+    assert main(["--dtype", "float64", "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "float64: already loaded" in out
+    assert "nothing was compiled" in out and "NUMBA_CACHE_DIR" in out
 
 
 def test_bad_command_line(capsys):
