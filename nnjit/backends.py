@@ -48,7 +48,7 @@ class NumbaBackend:
     def kernels_ready(self) -> bool:
         """Whether the next call runs at once: the kernels are compiled or loaded in this process.
 
-        Otherwise it first compiles them (14-24 s on a 2-core machine) or
+        Otherwise it first compiles them (14-26 s on a 2-core machine) or
         loads them from numba's cache on disk (about a second).
         """
         return self.dtype in _KERNELS_READY

@@ -1,6 +1,6 @@
 """Compile the kernels ahead of time: ``python -m nnjit compile`` and :func:`precompile`.
 
-The first ``fit`` in a dtype compiles the kernels, 14-24 s on a 2-core
+The first ``fit`` in a dtype compiles the kernels, 14-26 s on a 2-core
 machine; numba caches the machine code on disk, and later processes load it
 in well under a second.  Compiling ahead of time moves that wait out of the
 first script or notebook: after installing, into a container image, or into a
