@@ -10,6 +10,9 @@ first-call costs never count.  Then the runs go in rounds: in each, every
 workload in turn, and within it every runner in turn, so that a slow moment
 of a shared machine hits the runners of a workload alike and no workload
 more than a round's worth; the median of each runner's runs is reported.
+Beside the ratio of the medians, the fastest peer's run over numba's is taken
+round by round, the two runs seconds apart, and the median of those ratios
+reported too ("paired").
 
 Speed is also given as GFLOP/s, from the exact count of the matrix-product
 operations (:func:`nnjit.workloads.train_flops`), and as a percentage of the
@@ -57,6 +60,8 @@ GENERAL_NOTES = (
     "seconds: one timed run of the workload, median over the runs; W1 and W2 run all their "
     "full-batch steps, the others one epoch",
     "peer/numba: seconds of the fastest peer over numba's; above 1 numba is faster",
+    "paired: the median over the rounds of the fastest peer's run over numba's run of the "
+    "same round, taken seconds apart: a slow spell that spans a round slows both",
     "GFLOP/s and % peak: numba's speed in the matrix products (train_flops), and its share "
     "of the peak measured in turn with the runners of the same workload",
 )
@@ -235,6 +240,11 @@ def _entry(
     peers = {name: s for name, s in seconds.items() if name != "numba"}
     fastest = min(peers, key=peers.get) if peers else None
     numba = seconds.get("numba")
+    paired = None
+    if fastest and numba and len(samples[fastest]) == len(samples["numba"]):
+        paired = statistics.median(
+            peer / own for peer, own in zip(samples[fastest], samples["numba"], strict=True)
+        )
     notes = [note for runner in runners for note in runner.notes(workload)]
     notes += [f"{name} failed: {error}" for name, error in errors.items()]
     return {
@@ -254,6 +264,7 @@ def _entry(
         "loss": losses,
         "fastest_peer": fastest,
         "speedup": peers[fastest] / numba if fastest and numba else None,
+        "paired_speedup": paired,
         "notes": notes,
         "errors": errors,
     }
@@ -282,12 +293,14 @@ def format_table(results: Sequence[dict[str, Any]], runners: Sequence[str]) -> s
         *(f"{name} s" for name in runners),
         "fastest peer",
         "peer/numba",
+        "paired",
         "GFLOP/s",
         "% peak",
     ]
     rows = []
     for entry in results:
         speedup = entry["speedup"]
+        paired = entry["paired_speedup"]
         percent = entry.get("percent_of_peak")
         gflops = entry["gflops"].get("numba")
         rows.append(
@@ -297,6 +310,7 @@ def format_table(results: Sequence[dict[str, Any]], runners: Sequence[str]) -> s
                 *(_seconds(entry["seconds"].get(name)) for name in runners),
                 entry["fastest_peer"] or "-",
                 "-" if speedup is None else f"{speedup:.2f}",
+                "-" if paired is None else f"{paired:.2f}",
                 "-" if gflops is None else f"{gflops:.3g}",
                 "-" if percent is None else f"{percent:.0f}",
             ]
@@ -481,7 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     ``seconds`` (median per runner), ``samples`` (every timed run),
     ``flops``, ``gflops``, ``ratio_to_numba``, ``loss`` (final training loss
     in nnjit's convention, None where not comparable), ``fastest_peer``,
-    ``speedup`` (its seconds over numba's), ``peak`` (the peak's samples taken
+    ``speedup`` (its seconds over numba's), ``paired_speedup`` (the median
+    over the rounds of its run over numba's, None if a run is missing),
+    ``peak`` (the peak's samples taken
     alongside, and their median ``gflops``), ``percent_of_peak`` (numba's
     GFLOP/s over that median) and ``notes``.  The run's ``peak`` per dtype
     is the median of all the samples in that dtype.  ``startup`` has one

@@ -57,11 +57,25 @@ def test_report_fields_and_figures_agree(tmp_path, capsys):
         assert entry["speedup"] == pytest.approx(
             entry["seconds"]["numpy"] / entry["seconds"]["numba"]
         )
+        assert entry["paired_speedup"] == pytest.approx(entry["speedup"])  # one round
         (peak,) = entry["peak"]["samples"]
         assert entry["peak"]["gflops"] == peak
         assert entry["percent_of_peak"] == pytest.approx(100 * entry["gflops"]["numba"] / peak)
         # The same data, initial weights and mathematics: the same training loss.
         assert entry["loss"]["numpy"] == pytest.approx(entry["loss"]["numba"], rel=1e-9)
+
+
+def test_paired_speedup_takes_each_round_apart():
+    """A slow round for both runners counts once, not in each runner's median."""
+    samples = {"numba": [1.0, 4.0, 1.0], "plain": [3.0, 4.0, 1.5], "numpy": [5.0, 5.0, 5.0]}
+    entry = bench._entry(wl.get("W1"), "float64", [], samples, {}, {})
+    assert entry["fastest_peer"] == "plain"
+    assert entry["speedup"] == pytest.approx(3.0)  # medians 3.0 and 1.0
+    assert entry["paired_speedup"] == pytest.approx(1.5)  # rounds 3.0, 1.0, 1.5
+    assert "| 3.00 | 1.50 |" in " ".join(bench.format_table([entry], ["numba"]).split())
+    # A runner that lost a run has no rounds to pair.
+    samples["plain"] = [3.0, 4.0]
+    assert bench._entry(wl.get("W1"), "float64", [], samples, {}, {})["paired_speedup"] is None
 
 
 def test_startup_in_fresh_processes(tmp_path, capsys):
