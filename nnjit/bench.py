@@ -497,11 +497,11 @@ def main(argv: list[str] | None = None) -> int:
     in nnjit's convention, None where not comparable), ``fastest_peer``,
     ``speedup`` (its seconds over numba's), ``paired_speedup`` (the median
     over the rounds of its run over numba's, None if a run is missing),
-    ``peak`` (the peak's samples taken
-    alongside, and their median ``gflops``), ``percent_of_peak`` (numba's
-    GFLOP/s over that median) and ``notes``.  The run's ``peak`` per dtype
-    is the median of all the samples in that dtype.  ``startup`` has one
-    entry per dtype from :func:`nnjit.startup.measure_startup`, or none.
+    ``peak`` (the peak's samples taken alongside, and their median
+    ``gflops``), ``percent_of_peak`` (numba's GFLOP/s over that median) and
+    ``notes``.  The run's ``peak`` per dtype is the median of all the
+    samples in that dtype.  ``startup`` has one entry per dtype from
+    :func:`nnjit.startup.measure_startup`, or none.
     """
     args = _parser().parse_args(argv)
     if args.repeat < 1:
