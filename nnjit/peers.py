@@ -163,6 +163,8 @@ class PlainNumpyRunner(Runner):
     def prepare(self, workload: Workload, X: np.ndarray, y: np.ndarray) -> Setup:
         hidden, hidden_grad = _plain_activations(workload.hidden)
         softmax = workload.output == "softmax"
+        # An identity output's derivative is 1: the loop skips that product.
+        output_has_grad = workload.output != "identity"
         if softmax != (workload.loss == "cross_entropy"):
             raise NotImplementedError(
                 f"the plain NumPy loop has no {workload.output} output with {workload.loss}"
@@ -204,7 +206,7 @@ class PlainNumpyRunner(Runner):
                             diff = a - yb
                             total += (diff * diff).sum()
                             delta = (2 / m) * diff
-                            if workload.output != "identity":
+                            if output_has_grad:
                                 delta *= output_grad(a)
                         for i in range(len(Ws) - 1, -1, -1):
                             grad_W = acts[i].T @ delta
