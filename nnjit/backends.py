@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections.abc import Iterator
 
 import numba
 import numpy as np
 
 from nnjit import epoch
 from nnjit.blas import single_threaded
-from nnjit.dense import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS
+from nnjit.contention import fewer_threads_when_busy
+from nnjit.dense import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, PARALLEL_MIN_WORK, blocks_here
 from nnjit.kernel_cache import cache_directory, cache_lock
 from nnjit.layout import Layout
 from nnjit.propagation import Workspace, make_workspace
@@ -64,6 +66,19 @@ class NumbaBackend:
         sizes = self.layout.sizes
         return rows >= BLAS_MIN_ROWS and any(
             n_in * n_out >= BLAS_MIN_WEIGHTS for n_in, n_out in itertools.pairwise(sizes)
+        )
+
+    def _splits(self, rows: int) -> bool:
+        """Whether a batch of ``rows`` may split a product into parallel blocks.
+
+        See ``nnjit.dense.n_blocks``: only BLAS products of at least
+        ``PARALLEL_MIN_WORK`` multiply-adds are split.
+        """
+        return blocks_here() > 1 and any(
+            rows >= BLAS_MIN_ROWS
+            and n_in * n_out >= BLAS_MIN_WEIGHTS
+            and rows * n_in * n_out >= PARALLEL_MIN_WORK
+            for n_in, n_out in itertools.pairwise(self.layout.sizes)
         )
 
     def _blas_pinned(self, rows: int) -> contextlib.AbstractContextManager:
@@ -123,15 +138,22 @@ class NumbaBackend:
             _, stats = self._run(params, state, data, self._config(l2), (0, 1), N, task)
         return float(stats[0, 0] / N + stats[0, 3]), grad
 
-    def session(self, batch_size: int) -> contextlib.AbstractContextManager:
+    @contextlib.contextmanager
+    def session(self, batch_size: int) -> Iterator[None]:
         """Context for a fit: BLAS pinned to one thread and its idle workers stopped.
 
         Only if a product of a mini-batch of ``batch_size`` rows goes to BLAS:
-        pinning and stopping take 0.3-0.5 ms, a tenth of W1's whole fit.
+        pinning and stopping take 0.3-0.5 ms, a tenth of W1's whole fit.  If
+        the products are split into parallel blocks, the fit also runs on
+        fewer threads while other programs keep the cores busy (see
+        :mod:`nnjit.contention`).
         """
-        if not self._uses_blas(batch_size):
-            return contextlib.nullcontext()
-        return single_threaded(stop_waiting=True)
+        with contextlib.ExitStack() as stack:
+            if self._uses_blas(batch_size):
+                stack.enter_context(single_threaded(stop_waiting=True))
+            if self._splits(batch_size):
+                stack.enter_context(fewer_threads_when_busy())
+            yield
 
     def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
         return {

@@ -1,0 +1,125 @@
+"""Fewer threads for a fit while another program keeps a core busy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numba
+import numpy as np
+import pytest
+
+import nnjit
+from nnjit import contention
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def test_procs_running_is_read_from_proc_stat():
+    stat = b"cpu  1 2 3 4\nctxt 99\nprocs_running 3\nprocs_blocked 0\n"
+    assert contention.procs_running(stat) == 3
+    with pytest.raises(ValueError, match="procs_running"):
+        contention.procs_running(b"cpu  1 2 3 4\nprocs_blocked 0\n")
+
+
+@pytest.mark.parametrize(
+    ("stat", "running"),
+    [
+        (b"12 (python) R 1 12 12 0", True),
+        (b"12 (python) S 1 12 12 0", False),
+        (b"12 (a) R (b) S 1 12 0", False),  # a name with ") R (" in it
+        (b"12 (numba (worker)) R 1", True),
+    ],
+)
+def test_thread_state_follows_the_last_parenthesis(stat, running):
+    assert contention.is_running(stat) is running
+
+
+@pytest.mark.parametrize(
+    ("threads", "cores", "others", "expected"),
+    [
+        (2, 2, 0, 2),
+        (2, 2, 1, 1),
+        (2, 2, 5, 1),  # never fewer than one
+        (8, 8, 3, 5),
+        (4, 8, 1, 4),  # the cores left are enough
+    ],
+)
+def test_threads_to_use(threads, cores, others, expected):
+    assert contention.threads_to_use(threads, cores, others) == expected
+
+
+@pytest.fixture(scope="module")
+def busy_program():
+    """Another process that keeps a core busy, until the module's tests end."""
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        deadline = time.monotonic() + 10
+        while contention.other_running_threads() == 0:
+            assert time.monotonic() < deadline, "the busy process never showed as running"
+            time.sleep(0.01)
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _expected_threads(threads: int) -> int:
+    """What a fit should run on beside the busy program (at least one other thread)."""
+    return contention.threads_to_use(threads, contention.usable_cores(), 1)
+
+
+@linux_only
+def test_a_busy_program_is_seen(busy_program):
+    assert contention.other_running_threads() >= 1
+
+
+@linux_only
+def test_fewer_threads_while_busy_and_the_count_put_back(busy_program):
+    threads = numba.get_num_threads()
+    with contention.fewer_threads_when_busy() as used:
+        assert numba.get_num_threads() == used
+        assert used <= _expected_threads(threads)
+    assert numba.get_num_threads() == threads
+    with pytest.raises(RuntimeError), contention.fewer_threads_when_busy():
+        raise RuntimeError
+    assert numba.get_num_threads() == threads
+
+
+@linux_only
+def test_switched_off_by_the_environment(busy_program, monkeypatch):
+    monkeypatch.setenv(contention.ENV, "0")
+    threads = numba.get_num_threads()
+    with contention.fewer_threads_when_busy() as used:
+        assert used == numba.get_num_threads() == threads
+
+
+@linux_only
+@pytest.mark.skipif(numba.get_num_threads() < 2, reason="needs two of numba's threads")
+@pytest.mark.parametrize(
+    ("sizes", "batch", "adapts"), [((784, 100, 10), 200, True), ((2, 10, 1), 100, False)]
+)
+def test_only_fits_with_parallel_products_adapt(busy_program, sizes, batch, adapts):
+    """A fit whose products are split looks; a small network's fit does not even look."""
+    if adapts and contention.usable_cores() > numba.get_num_threads():
+        pytest.skip("enough cores for both the busy program and every thread")
+    threads = numba.get_num_threads()
+    backend = nnjit.Network(list(sizes))._backend
+    with backend.session(batch):
+        assert (numba.get_num_threads() < threads) is adapts
+    assert numba.get_num_threads() == threads
+
+
+@linux_only
+def test_a_fit_beside_a_busy_program_gives_the_same_parameters(busy_program, monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 300))
+    y = rng.integers(0, 10, 600)
+    params = []
+    for adaptive in ("1", "0"):
+        monkeypatch.setenv(contention.ENV, adaptive)
+        net = nnjit.Network([300, 256, 10], "relu", "softmax", "cross_entropy", seed=0)
+        net.fit(X, y, epochs=1, batch_size=200, lr=0.05, momentum=0.9, seed=0)
+        params.append(net.params)
+    np.testing.assert_array_equal(params[0], params[1])
