@@ -64,6 +64,8 @@ GENERAL_NOTES = (
     "same round, taken seconds apart: a slow spell that spans a round slows both",
     "GFLOP/s and % peak: numba's speed in the matrix products (train_flops), and its share "
     "of the peak measured in turn with the runners of the same workload",
+    "threads: every runner is given the same number; nnjit's fit takes fewer while other "
+    "programs keep the cores busy (NNJIT_ADAPTIVE_THREADS=0 keeps them all)",
 )
 RUNNER_NOTES = {
     "torch": "torch starts from nnjit's initial weights",
