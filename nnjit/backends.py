@@ -81,13 +81,22 @@ class NumbaBackend:
             for n_in, n_out in itertools.pairwise(self.layout.sizes)
         )
 
-    def _blas_pinned(self, rows: int) -> contextlib.AbstractContextManager:
+    def _blas_pinned(
+        self, rows: int, stop_waiting: bool = False
+    ) -> contextlib.AbstractContextManager:
         """BLAS held to one thread, if a product of a batch of ``rows`` goes to BLAS.
 
         Pinning costs about 15 µs per call, more than the whole of a small
-        network's pass.
+        network's pass.  With ``stop_waiting`` BLAS's idle workers are also
+        stopped (see :func:`nnjit.blas.single_threaded`).  If the products
+        are split into parallel blocks, the call also runs on fewer threads
+        while other programs keep the cores busy (see :mod:`nnjit.contention`).
         """
-        return single_threaded() if self._uses_blas(rows) else contextlib.nullcontext()
+        if not self._uses_blas(rows):
+            return contextlib.nullcontext()
+        if not self._splits(rows):
+            return single_threaded(stop_waiting=stop_waiting)
+        return _pinned_beside_other_work(stop_waiting)
 
     def output(self, params: np.ndarray, X: np.ndarray, check: bool = False) -> np.ndarray:
         out = np.empty((X.shape[0], self.layout.sizes[-1]), dtype=self.dtype)
@@ -138,22 +147,14 @@ class NumbaBackend:
             _, stats = self._run(params, state, data, self._config(l2), (0, 1), N, task)
         return float(stats[0, 0] / N + stats[0, 3]), grad
 
-    @contextlib.contextmanager
-    def session(self, batch_size: int) -> Iterator[None]:
+    def session(self, batch_size: int) -> contextlib.AbstractContextManager:
         """Context for a fit: BLAS pinned to one thread and its idle workers stopped.
 
         Only if a product of a mini-batch of ``batch_size`` rows goes to BLAS:
-        pinning and stopping take 0.3-0.5 ms, a tenth of W1's whole fit.  If
-        the products are split into parallel blocks, the fit also runs on
-        fewer threads while other programs keep the cores busy (see
-        :mod:`nnjit.contention`).
+        pinning and stopping take 0.3-0.5 ms, a tenth of W1's whole fit.  See
+        :meth:`_blas_pinned`.
         """
-        with contextlib.ExitStack() as stack:
-            if self._uses_blas(batch_size):
-                stack.enter_context(single_threaded(stop_waiting=True))
-            if self._splits(batch_size):
-                stack.enter_context(fewer_threads_when_busy())
-            yield
+        return self._blas_pinned(batch_size, stop_waiting=True)
 
     def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
         return {
@@ -269,6 +270,12 @@ class NumbaBackend:
         params = np.zeros(self.layout.n_params, dtype=self.dtype)
         with cache_lock(cache_directory()):
             self._evaluate(params, X, out, out, 0.0, False, loading=True)
+
+
+@contextlib.contextmanager
+def _pinned_beside_other_work(stop_waiting: bool) -> Iterator[None]:
+    with single_threaded(stop_waiting=stop_waiting), fewer_threads_when_busy():
+        yield
 
 
 BACKENDS = {"numba": NumbaBackend, "numpy": NumpyBackend}

@@ -1,4 +1,4 @@
-"""Fewer threads for a fit while other programs keep the cores busy.
+"""Fewer threads for a fit or a prediction while other programs keep the cores busy.
 
 A parallel product runs one row block per thread, and every thread waits at
 the end of the loop for the last block.  With OpenMP a waiting thread spins,
@@ -9,10 +9,11 @@ its turn: on the 2-core machine nnjit is developed on, with one other busy
 process, W4 took 0.8-1.2 s in float64 on two threads and 0.39-0.42 s on one
 (0.22-0.25 s on two with the machine to itself).
 
-So before a fit whose products are split into parallel blocks,
-:func:`fewer_threads_when_busy` counts the threads of other processes that
-are running or waiting to run, and trains on no more threads than the cores
-they leave: one, on two cores with one busy program.  The blocks, and so the
+So before a fit, a prediction or a gradient whose products are split into
+parallel blocks, :func:`fewer_threads_when_busy` counts the threads of other
+processes that are running or waiting to run, and the call runs on no more
+threads than the cores they leave: one, on two cores beside one busy
+program.  The blocks, and so the
 results, never depend on the number of threads (see :mod:`nnjit.dense`): only
 the time changes.  The count is Linux's ``procs_running`` (in ``/proc/stat``)
 less this process's own running threads.  One look takes about 0.06 ms;
@@ -21,7 +22,7 @@ the smallest count, so that a task that runs for a moment is not taken for a
 busy program.  On an idle machine, two looks 0.1 ms apart took one for a
 busy program in 8 checks of 3000; three looks 1 ms apart, in none.
 Elsewhere than on Linux, or with the environment variable
-``NNJIT_ADAPTIVE_THREADS=0``, fits use the threads they are given.
+``NNJIT_ADAPTIVE_THREADS=0``, they use the threads they are given.
 """
 
 from __future__ import annotations

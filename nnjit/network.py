@@ -329,10 +329,11 @@ class Network:
 
         Notes
         -----
-        With the ``numba`` backend, a fit whose matrix products are split
-        over threads runs on fewer threads while other programs keep the
-        cores busy (see :mod:`nnjit.contention`; ``NNJIT_ADAPTIVE_THREADS=0``
-        turns it off).  The results are the same on any number of threads.
+        With the ``numba`` backend, fits and predictions whose matrix
+        products are split over threads run on fewer threads while other
+        programs keep the cores busy (see :mod:`nnjit.contention`;
+        ``NNJIT_ADAPTIVE_THREADS=0`` turns it off).  The results are the same
+        on any number of threads.
         """
         # The backend checks X for NaN and infinity in the first epoch (the
         # numba backend as it reads each batch); a progress bar shows batches

@@ -1,4 +1,4 @@
-"""Fewer threads for a fit while another program keeps a core busy."""
+"""Fewer threads for a compiled call while another program keeps a core busy."""
 
 from __future__ import annotations
 
@@ -97,16 +97,18 @@ def test_switched_off_by_the_environment(busy_program, monkeypatch):
 
 @linux_only
 @pytest.mark.skipif(numba.get_num_threads() < 2, reason="needs two of numba's threads")
+@pytest.mark.parametrize("call", ["fit", "evaluation"])
 @pytest.mark.parametrize(
-    ("sizes", "batch", "adapts"), [((784, 100, 10), 200, True), ((2, 10, 1), 100, False)]
+    ("sizes", "rows", "adapts"), [((784, 100, 10), 200, True), ((2, 10, 1), 100, False)]
 )
-def test_only_fits_with_parallel_products_adapt(busy_program, sizes, batch, adapts):
-    """A fit whose products are split looks; a small network's fit does not even look."""
+def test_only_calls_with_parallel_products_adapt(busy_program, call, sizes, rows, adapts):
+    """A call whose products are split looks; a small network's call does not even look."""
     if adapts and contention.usable_cores() > numba.get_num_threads():
         pytest.skip("enough cores for both the busy program and every thread")
     threads = numba.get_num_threads()
     backend = nnjit.Network(list(sizes))._backend
-    with backend.session(batch):
+    context = backend.session(rows) if call == "fit" else backend._blas_pinned(rows)
+    with context:
         assert (numba.get_num_threads() < threads) is adapts
     assert numba.get_num_threads() == threads
 
@@ -116,10 +118,11 @@ def test_a_fit_beside_a_busy_program_gives_the_same_parameters(busy_program, mon
     rng = np.random.default_rng(0)
     X = rng.standard_normal((600, 300))
     y = rng.integers(0, 10, 600)
-    params = []
+    results = []
     for adaptive in ("1", "0"):
         monkeypatch.setenv(contention.ENV, adaptive)
         net = nnjit.Network([300, 256, 10], "relu", "softmax", "cross_entropy", seed=0)
         net.fit(X, y, epochs=1, batch_size=200, lr=0.05, momentum=0.9, seed=0)
-        params.append(net.params)
-    np.testing.assert_array_equal(params[0], params[1])
+        results.append((net.params, net.forward(X), net.loss_and_grad(net.params, X, y)[1]))
+    for adapted, kept in zip(*results, strict=True):
+        np.testing.assert_array_equal(adapted, kept)
