@@ -104,9 +104,17 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def threads_to_use(threads: int, cores: int, others: int) -> int:
-    """At most ``threads``, at most the cores the other threads leave, at least one."""
-    return max(1, min(threads, cores - others))
+def threads_to_use(threads: int, cores: int, others: int, machine_cores: int) -> int:
+    """At most ``threads``, at most the cores the other threads leave, at least one.
+
+    ``others`` counts the whole machine's threads: in a container confined
+    to ``cores`` of the ``machine_cores`` (a cpuset), most of them may run on
+    cores it cannot use.  They are taken as spread evenly over the machine,
+    so that a container on 2 of 64 cores gives up a thread only once 32
+    threads of other programs are running.
+    """
+    here = others * cores // max(machine_cores, cores)
+    return max(1, min(threads, cores - here))
 
 
 @contextlib.contextmanager
@@ -121,7 +129,8 @@ def fewer_threads_when_busy() -> Iterator[int]:
     if threads > 1 and enabled():
         others = other_running_threads()
         if others:
-            use = threads_to_use(threads, usable_cores(), others)
+            machine = os.cpu_count() or 1
+            use = threads_to_use(threads, usable_cores(), others, machine)
     if use == threads:
         yield threads
         return
