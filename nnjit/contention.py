@@ -40,7 +40,7 @@ PAUSE_SECONDS = 1e-3
 
 
 def enabled() -> bool:
-    """Whether fits adapt their threads: unless ``NNJIT_ADAPTIVE_THREADS`` is ``0``."""
+    """Whether calls adapt their threads: unless ``NNJIT_ADAPTIVE_THREADS`` is ``0``."""
     return os.environ.get(ENV, "1").strip() != "0"
 
 
