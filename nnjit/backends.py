@@ -61,25 +61,15 @@ class NumbaBackend:
     def _workspace(self, rows: int) -> Workspace:
         return make_workspace(self.layout.sizes, max(rows, 1), self.dtype)
 
-    def _uses_blas(self, rows: int) -> bool:
-        """Whether a product of a batch of ``rows`` goes to BLAS; see ``nnjit.dense.use_blas``."""
-        sizes = self.layout.sizes
-        return rows >= BLAS_MIN_ROWS and any(
-            n_in * n_out >= BLAS_MIN_WEIGHTS for n_in, n_out in itertools.pairwise(sizes)
-        )
+    def _blas_weights(self, rows: int) -> list[int]:
+        """Weights of each layer whose products of a batch of ``rows`` go to BLAS.
 
-    def _splits(self, rows: int) -> bool:
-        """Whether a batch of ``rows`` may split a product into parallel blocks.
-
-        See ``nnjit.dense.n_blocks``: only BLAS products of at least
-        ``PARALLEL_MIN_WORK`` multiply-adds are split.
+        See ``nnjit.dense.use_blas``.
         """
-        return blocks_here() > 1 and any(
-            rows >= BLAS_MIN_ROWS
-            and n_in * n_out >= BLAS_MIN_WEIGHTS
-            and rows * n_in * n_out >= PARALLEL_MIN_WORK
-            for n_in, n_out in itertools.pairwise(self.layout.sizes)
-        )
+        if rows < BLAS_MIN_ROWS:
+            return []
+        weights = (n_in * n_out for n_in, n_out in itertools.pairwise(self.layout.sizes))
+        return [w for w in weights if w >= BLAS_MIN_WEIGHTS]
 
     def _blas_pinned(
         self, rows: int, stop_waiting: bool = False
@@ -88,13 +78,16 @@ class NumbaBackend:
 
         Pinning costs about 15 µs per call, more than the whole of a small
         network's pass.  With ``stop_waiting`` BLAS's idle workers are also
-        stopped (see :func:`nnjit.blas.single_threaded`).  If the products
-        are split into parallel blocks, the call also runs on fewer threads
-        while other programs keep the cores busy (see :mod:`nnjit.contention`).
+        stopped (see :func:`nnjit.blas.single_threaded`).  If a product may be
+        split into parallel blocks (``nnjit.dense.n_blocks``: BLAS products of
+        at least ``PARALLEL_MIN_WORK`` multiply-adds), the call also runs on
+        fewer threads while other programs keep the cores busy (see
+        :mod:`nnjit.contention`).
         """
-        if not self._uses_blas(rows):
+        weights = self._blas_weights(rows)
+        if not weights:
             return contextlib.nullcontext()
-        if not self._splits(rows):
+        if blocks_here() == 1 or rows * max(weights) < PARALLEL_MIN_WORK:
             return single_threaded(stop_waiting=stop_waiting)
         return _pinned_beside_other_work(stop_waiting)
 

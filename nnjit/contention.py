@@ -13,16 +13,16 @@ So before a fit, a prediction or a gradient whose products are split into
 parallel blocks, :func:`fewer_threads_when_busy` counts the threads of other
 processes that are running or waiting to run, and the call runs on no more
 threads than the cores they leave: one, on two cores beside one busy
-program.  The blocks, and so the
-results, never depend on the number of threads (see :mod:`nnjit.dense`): only
-the time changes.  The count is Linux's ``procs_running`` (in ``/proc/stat``)
-less this process's own running threads.  One look takes about 0.06 ms;
-only if it sees other threads does it look twice more, 1 ms apart, and keep
-the smallest count, so that a task that runs for a moment is not taken for a
-busy program.  On an idle machine, two looks 0.1 ms apart took one for a
-busy program in 8 checks of 3000; three looks 1 ms apart, in none.
-Elsewhere than on Linux, or with the environment variable
-``NNJIT_ADAPTIVE_THREADS=0``, they use the threads they are given.
+program.  The blocks, and so the results, never depend on the number of
+threads (see :mod:`nnjit.dense`): only the time changes.  The count is
+Linux's ``procs_running`` (in ``/proc/stat``) less this process's own
+running threads.  One look takes about 0.1 ms; only if it sees other
+threads does it look twice more, 1 ms apart, and keep the smallest count, so
+that a task that runs for a moment is not taken for a busy program.  On an
+idle machine, two looks 0.1 ms apart took one for a busy program in 8 checks
+of 3000; three looks 1 ms apart, in none and then in 1 of 3000.  Elsewhere
+than on Linux, or with the environment variable ``NNJIT_ADAPTIVE_THREADS=0``,
+they use the threads they are given.
 """
 
 from __future__ import annotations
@@ -74,9 +74,13 @@ def _own_running_threads() -> int:
 
 
 def _others_now() -> int:
+    # This process's threads are counted before and after the total, and the
+    # fewer taken: one of them that starts running in between must not hide
+    # another program's thread.
+    before = _own_running_threads()
     with open("/proc/stat", "rb") as file:
         total = procs_running(file.read())
-    return max(0, total - _own_running_threads())
+    return max(0, total - min(before, _own_running_threads()))
 
 
 def other_running_threads() -> int:
