@@ -22,6 +22,8 @@ the options live in one place.
   copy with every variable of the function, so a large function costs more
   to inline than to compile on its own: ``output_delta`` is not inlined, and
   the batch loop is written out in ``run_epochs`` rather than inlined.
+  The entry point calls the kernels through their addresses rather than
+  linking them (see :mod:`nnjit.kernel_calls`).
 * Integer constants passed to a compiled function are written ``np.int64(0)``,
   not ``0``: numba compiles a separate version for a literal argument.
 * ``error_model="numpy"``: a division by zero gives inf or NaN, as in NumPy,

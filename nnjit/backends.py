@@ -23,6 +23,8 @@ from nnjit.blas import single_threaded
 from nnjit.contention import fewer_threads_when_busy
 from nnjit.dense import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, PARALLEL_MIN_WORK, blocks_here
 from nnjit.kernel_cache import cache_directory, cache_lock
+from nnjit.kernel_calls import TABLE_TYPE
+from nnjit.kernel_compile import compile_kernels, kernel_table
 from nnjit.layout import Layout
 from nnjit.propagation import Workspace, make_workspace
 from nnjit.reference import NumpyBackend
@@ -50,8 +52,8 @@ class NumbaBackend:
     def kernels_ready(self) -> bool:
         """Whether the next call runs at once: the kernels are compiled or loaded in this process.
 
-        Otherwise it first compiles them (14-26 s on a 2-core machine) or
-        loads them from numba's cache on disk (about a second).
+        Otherwise it first compiles them (about 9-11 s on a 2-core machine)
+        or loads them from numba's cache on disk (well under a second).
         """
         return self.dtype in _KERNELS_READY
 
@@ -222,7 +224,8 @@ class NumbaBackend:
         """:func:`nnjit.epoch.run_epochs` with ``task = (task, check)``.
 
         The first call of a dtype in this process first loads the kernels
-        (see :meth:`_load_kernels`), unless it is the call that loads them.
+        (see :meth:`_load_kernels`).  With ``loading`` it only compiles or
+        loads the entry point for these arguments, and returns ``(0, None)``.
         """
         if not (loading or self.kernels_ready):
             self._load_kernels()
@@ -231,22 +234,25 @@ class NumbaBackend:
         stats = np.zeros((lrs.size, 4))
         optimizer = (cfg, state["velocity"], state["grad"])
         schedule = (lrs, batch_size, batches, *task)
-        done = epoch.run_epochs(
-            self._model(params), data, optimizer, state["work"], schedule, stats, state["kept"]
-        )
-        _KERNELS_READY.add(self.dtype)
+        args = (self._model(params), data, optimizer, state["work"], schedule, stats, state["kept"])
+        if loading:
+            epoch.run_epochs.compile((TABLE_TYPE, *(numba.typeof(arg) for arg in args)))
+            return 0, None
+        done = epoch.run_epochs(kernel_table(self.dtype), *args)
         if done == epoch.BAD_INPUT:
             check_finite(data[0], "X", self.dtype)
             raise AssertionError("the compiled check found a non-finite input that NumPy did not")
         return int(done), stats
 
     def _load_kernels(self) -> None:
-        """Compile the entry point for this dtype, or load it, holding the cache's lock.
+        """Compile or load the kernels and the entry point for this dtype, holding the lock.
 
-        An evaluation of no samples compiles or loads the one signature that
-        every call uses; the lock keeps another process from compiling into
-        numba's cache at the same time (see :mod:`nnjit.kernel_cache`).  The
-        call that follows then trains without holding it.
+        The entry point is compiled for the one signature that every call
+        uses, taken from the arguments of an evaluation of no samples, and
+        the kernels for theirs (see :func:`nnjit.kernel_compile.compile_kernels`);
+        the lock keeps another process from compiling into numba's cache at
+        the same time (see :mod:`nnjit.kernel_cache`).  The call that follows
+        then trains without holding it.
 
         Raises
         ------
@@ -262,7 +268,10 @@ class NumbaBackend:
         out = self._no_outputs
         params = np.zeros(self.layout.n_params, dtype=self.dtype)
         with cache_lock(cache_directory()):
-            self._evaluate(params, X, out, out, 0.0, False, loading=True)
+            compile_kernels(
+                self.dtype, lambda: self._evaluate(params, X, out, out, 0.0, False, loading=True)
+            )
+        _KERNELS_READY.add(self.dtype)
 
 
 @contextlib.contextmanager

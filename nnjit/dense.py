@@ -39,12 +39,19 @@ from nnjit._views import as_vector, copy_vector, row
 from nnjit.activations import (
     LEAKY_RELU,
     RELU,
-    activate_rows,
-    derivative_rows,
     is_piecewise_linear,
     negative_slope,
 )
 from nnjit.blas import NOTRANS, TRANS, gemm
+from nnjit.kernel_calls import (
+    ACTIVATE_ROWS,
+    DERIVATIVE_ROWS,
+    FORWARD_ROWS,
+    INPUT_GRAD_ROWS,
+    OUTER_ROWS,
+    PARALLEL_BLOCKS,
+    call,
+)
 from nnjit.sgd import SGDConfig, sgd_step
 
 # A product goes to BLAS from this many samples and this many weights on.
@@ -262,7 +269,7 @@ def _piecewise_from_output(v, a, slope):
 
 
 @inline
-def dense_forward(A, W, b, Z, code, scal, alpha, source, rows, check):
+def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check):
     """``Z <- f(A @ (scal[alpha] W) + b)`` with activation ``code``; ``Z`` may not alias ``A``.
 
     ``scal[alpha]`` must be 1 unless ``use_blas(A.shape[0], n_in, n_out)``.
@@ -283,7 +290,8 @@ def dense_forward(A, W, b, Z, code, scal, alpha, source, rows, check):
         task = FORWARD | (GATHER_ROWS if rows.size > 0 else 0) | (CHECK_ROWS if check else 0)
         matrices = (A, W, Z, source, Z)
         slots = (alpha, np.int64(ZERO))
-        _parallel_blocks(np.int64(task), matrices, b, code, scal, slots, blocks, rows)
+        args = (np.int64(task), matrices, b, code, scal, slots, blocks, rows)
+        call(kernels, PARALLEL_BLOCKS, args)
         if check:
             for index in range(blocks):
                 finite = finite and scal[FINITE + index] != 0
@@ -292,9 +300,9 @@ def dense_forward(A, W, b, Z, code, scal, alpha, source, rows, check):
             copy_vector(row(A, i), row(source, rows[i]))
         if check:
             finite = rows_finite(A, np.int64(0), n)
-        _forward_rows(A, W, b, Z, code, scal, alpha, np.int64(0), n)
+        call(kernels, FORWARD_ROWS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
     if not is_piecewise_linear(code):
-        activate_rows(Z, np.int64(0), n, code)
+        call(kernels, ACTIVATE_ROWS, (Z, np.int64(0), n, code))
     return finite
 
 
@@ -390,7 +398,7 @@ def _input_grad_narrow(dZ, W, A, dA, slope, lo, hi):
 
 
 @inline
-def dense_input_grad(dZ, W, A, dA, code, scal, alpha):
+def dense_input_grad(kernels, dZ, W, A, dA, code, scal, alpha):
     """``dA <- (dZ @ (scal[alpha] W).T) * f'(A)``, with ``f'`` written from the output ``A``.
 
     ``scal[alpha]`` must be 1 unless ``use_blas(rows, n_in, n_out)``.
@@ -401,11 +409,13 @@ def dense_input_grad(dZ, W, A, dA, code, scal, alpha):
         slots = (alpha, np.int64(ZERO))
         matrices = (dZ, W, dA, A, A)
         task = np.int64(INPUT_GRAD)
-        _parallel_blocks(task, matrices, scal, code, scal, slots, blocks, _no_rows())
+        args = (task, matrices, scal, code, scal, slots, blocks, _no_rows())
+        call(kernels, PARALLEL_BLOCKS, args)
     else:
-        _input_grad_rows(dZ, W, A, dA, code, scal, alpha, np.int64(0), rows)
+        args = (dZ, W, A, dA, code, scal, alpha, np.int64(0), rows)
+        call(kernels, INPUT_GRAD_ROWS, args)
     if not is_piecewise_linear(code):
-        derivative_rows(dA, A, np.int64(0), rows, code)
+        call(kernels, DERIVATIVE_ROWS, (dA, A, np.int64(0), rows, code))
 
 
 # -- weight gradient -----------------------------------------------------------
@@ -497,7 +507,7 @@ def _add_rows(t, R, S, s, alpha, lo, hi):
 
 
 @inline
-def dense_outer(A, dZ, C, scal, alpha, beta, W, V, momentum):
+def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum):
     """``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``, in row blocks of ``C``.
 
     With ``C = W``, ``alpha = MINUS_LR`` and ``beta = DECAY`` this is the
@@ -515,9 +525,10 @@ def dense_outer(A, dZ, C, scal, alpha, beta, W, V, momentum):
         matrices = (A, dZ, C, W, V)
         flag = np.int64(1) if momentum else np.int64(0)
         task = np.int64(OUTER)
-        _parallel_blocks(task, matrices, scal, flag, scal, (alpha, beta), blocks, _no_rows())
+        args = (task, matrices, scal, flag, scal, (alpha, beta), blocks, _no_rows())
+        call(kernels, PARALLEL_BLOCKS, args)
         return momentum
-    _outer_rows(A, dZ, C, scal, alpha, beta, np.int64(0), k)
+    call(kernels, OUTER_ROWS, (A, dZ, C, scal, alpha, beta, np.int64(0), k))
     return False
 
 

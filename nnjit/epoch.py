@@ -3,8 +3,9 @@
 :func:`run_epochs` trains without returning to Python: whole epochs, a slice
 of one when a progress bar is shown, or a full-batch gradient.  Each
 mini-batch is gathered, passed forward and backward, and stepped.  It also
-evaluates: outputs and losses, a chunk of samples at a time.  Every entry
-point would compile the whole network's code again, so there is one.
+evaluates: outputs and losses, a chunk of samples at a time.  It calls the
+kernels through a table of their addresses (see :mod:`nnjit.kernel_calls`),
+so it compiles apart from them.
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ def _batch(X, Y, order, lo, hi, work, sequential):
 
 
 @jit
-def run_epochs(model, data, optimizer, work, schedule, stats, kept):
+def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
     """Epochs, slices of one, or an evaluation, in one compiled call.
 
     Parameters
     ----------
+    kernels : ndarray of int64
+        The kernels' addresses, :func:`nnjit.kernel_compile.kernel_table`.
     model : tuple
         ``(params, table, loss_code)``; ``params`` is updated in place.
     data : tuple
@@ -144,17 +147,17 @@ def run_epochs(model, data, optimizer, work, schedule, stats, kept):
             hi = min(lo + batch_size, N)
             B = hi - lo
             Xb, Yb, rows = _batch(X, Y, order, lo, hi, work, sequential)
-            A_out, finite = forward(params, table, Xb, work, logits, X, rows, check_inputs)
+            A_out, finite = forward(kernels, params, table, Xb, work, logits, X, rows, check_inputs)
             if not finite:
                 status = NONFINITE_INPUT
                 break
-            loss = output_loss(table, loss_code, Yb, work) if targets else 0.0
+            loss = output_loss(kernels, table, loss_code, Yb, work) if targets else 0.0
             loss_sum += loss * B
             if step and not np.isfinite(loss):
                 status = DIVERGED
                 break
             if backprop:
-                backward(params, table, Xb, work, epoch_optimizer, step)
+                backward(kernels, params, table, Xb, work, epoch_optimizer, step)
             elif out.shape[0] == N:
                 copy_matrix(out[lo:hi], A_out)
             if targets:

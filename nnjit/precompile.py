@@ -1,20 +1,25 @@
 """Compile the kernels ahead of time: ``python -m nnjit compile`` and :func:`precompile`.
 
-The first ``fit`` in a dtype compiles the kernels, 14-26 s on a 2-core
-machine; numba caches the machine code on disk, and later processes load it
+The first ``fit`` in a dtype compiles the kernels, about 9-11 s on a 2-core
+machine (two processes share the work, see :mod:`nnjit.kernel_compile`);
+numba caches the machine code on disk, and later processes load it
 in well under a second.  Compiling ahead of time moves that wait out of the
 first script or notebook: after installing, into a container image, or into a
 CI cache, and before starting several processes at once.
 
 Every network in a dtype runs the same compiled code (see
 :mod:`nnjit.epoch`), so training one tiny network compiles all of it.  The
-dtypes compile one after the other, in this process.  Two processes cannot
-compile at once: numba's cache is not safe for two writers, so each process
-holds a lock while it compiles or loads (see :mod:`nnjit.kernel_cache`).
+dtypes compile one after the other.  Two programs never compile into the
+cache at once: numba's cache is not safe for two writers, so each process
+holds a lock while it compiles or loads (see :mod:`nnjit.kernel_cache`), and
+the helper a cold compile starts works under its parent's lock, on other
+functions.
 
 With ``--profile`` the command also prints the seconds each compiled function
 took (see :mod:`nnjit.compile_profile`): point ``NUMBA_CACHE_DIR`` at an
-empty directory to see a whole cold compile.
+empty directory to see a whole cold compile.  The kernels a helper process
+compiled are named, not timed; ``NNJIT_COMPILE_HELPER=0`` compiles all of
+them in one process.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 
 from nnjit import compile_profile
 from nnjit.kernel_cache import cache_directory
+from nnjit.kernel_compile import ENV_HELPER, HELPED
 from nnjit.validation import check_dtype
 
 DTYPES = ("float64", "float32")
@@ -141,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {dtype}: {SOURCES[result['source']]} in {result['seconds']:.1f} s")
         if args.profile:
             _print_profile(profile.functions())
+            helped = HELPED.get(np.dtype(dtype))
+            if result["source"] == "compiled" and helped:
+                print(
+                    f"    meanwhile a helper process compiled {', '.join(helped)}, not timed"
+                    f" here ({ENV_HELPER}=0 compiles everything in this process)"
+                )
     print(f"done in {time.perf_counter() - start:.1f} s")
     directory = cache_directory()
     if directory:

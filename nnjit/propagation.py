@@ -13,7 +13,7 @@ import numpy as np
 
 from nnjit._config import inline
 from nnjit._views import copy_matrix, row, segment, view2d
-from nnjit.activations import IDENTITY, activate_rows
+from nnjit.activations import IDENTITY
 from nnjit.dense import (
     DECAY,
     L2,
@@ -31,9 +31,8 @@ from nnjit.dense import (
     make_scalars,
     use_blas,
 )
+from nnjit.kernel_calls import ACTIVATE_ROWS, OUTPUT_DELTA, SGD_STEP, call
 from nnjit.layout import ACTIVATION, B_OFFSET, N_IN, N_OUT, ROW_OFFSET, W_OFFSET
-from nnjit.losses import output_delta
-from nnjit.sgd import sgd_step
 
 
 class Workspace(NamedTuple):
@@ -104,7 +103,7 @@ def settle_scales(params, table, scal):
 
 
 @inline
-def forward(params, table, X, work, logits, source, rows, check):
+def forward(kernels, params, table, X, work, logits, source, rows, check):
     """Forward pass of the batch ``X`` (B, n_in): the output view (B, n_out) and True.
 
     With ``logits`` true the output layer also keeps its ``Z`` in
@@ -133,20 +132,20 @@ def forward(params, table, X, work, logits, source, rows, check):
         first = layer == 0
         # One call site: each one compiles the products again.
         finite = dense_forward(
-            A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale,
+            kernels, A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale,
             source if first else A, rows if first else rows[:0], check and first,
         )  # fmt: skip
         if not finite:
             return A, False
         if keep_logits:
             copy_matrix(out, Z)
-            activate_rows(out, np.int64(0), B, code)
+            call(kernels, ACTIVATE_ROWS, (out, np.int64(0), B, code))
         A = out
     return A, True
 
 
 @inline
-def output_loss(table, loss_code, Y, work):
+def output_loss(kernels, table, loss_code, Y, work):
     """The batch's mean data loss after :func:`forward`, against the targets ``Y``.
 
     The forward pass must have kept the logits unless ``loss_code`` is MSE.
@@ -162,11 +161,12 @@ def output_loss(table, loss_code, Y, work):
     dZ = view2d(work.delta, 0, B, n_out)
     A_out = layer_output(work, table, L - 1, B)
     out_code = table[L - 1, ACTIVATION]
-    return output_delta(loss_code, out_code, Z, A_out, Y, dZ, work.row_loss, work.row_correct)
+    args = (loss_code, out_code, Z, A_out, Y, dZ, work.row_loss, work.row_correct)
+    return call(kernels, OUTPUT_DELTA, args)
 
 
 @inline
-def backward(params, table, X, work, optimizer, step):
+def backward(kernels, params, table, X, work, optimizer, step):
     """Back-propagate the batch ``X`` after :func:`forward` and :func:`output_loss`.
 
     ``optimizer`` is ``(cfg, velocity, grad)``.  With ``step=False`` the flat
@@ -209,7 +209,7 @@ def backward(params, table, X, work, optimizer, step):
         if layer > 0:
             start = half if use_second else 0
             dA = view2d(work.delta, start, B, W.shape[0])
-            dense_input_grad(dZ, W, A_prev, dA, table[layer - 1, ACTIVATION], scal, scale)
+            dense_input_grad(kernels, dZ, W, A_prev, dA, table[layer - 1, ACTIVATION], scal, scale)
             use_second = not use_second
         column_sums(dZ, db)
         w_lo = table[layer, W_OFFSET]
@@ -230,18 +230,19 @@ def backward(params, table, X, work, optimizer, step):
             else:
                 alpha, beta = np.int64(MINUS_LR), np.int64(DECAY)
         V = layer_params(velocity, table, layer)[0] if momentum else W
-        stepped = dense_outer(A_prev, dZ, C, scal, alpha, beta, W, V, momentum)
+        stepped = dense_outer(kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum)
         if lazy and not 0.5 <= scal[scale] <= 2:
             settle_scale(W, scal, scale)
         if not fused:
             if step and not stepped:
-                sgd_step(params, grad, velocity, cfg, cfg.l2, w_lo, b_lo)
+                call(kernels, SGD_STEP, (params, grad, velocity, cfg, cfg.l2, w_lo, b_lo))
             elif cfg.l2 != 0:
                 for i in range(W.shape[0]):
                     for j in range(W.shape[1]):
                         dW[i, j] += cfg.l2 * W[i, j]
         if step:
-            sgd_step(params, grad, velocity, cfg, scal[ZERO], b_lo, b_lo + b.size)
+            args = (params, grad, velocity, cfg, scal[ZERO], b_lo, b_lo + b.size)
+            call(kernels, SGD_STEP, args)
         dZ = dA
 
 

@@ -34,6 +34,7 @@ from nnjit.dense import (
     rows_finite,
     use_blas,
 )
+from nnjit.kernel_compile import kernel_table
 from nnjit.sgd import SGDConfig, sgd_step
 
 # (rows, n_in, n_out) and the path each reaches.
@@ -66,7 +67,7 @@ NO_ROWS = np.empty(0, dtype=np.int64)
 
 def _forward(A, W, b, Z, code, scal, slot):
     """The forward product alone: nothing to gather, nothing to check."""
-    return dense_forward(A, W, b, Z, code, scal, slot, A, NO_ROWS, False)
+    return dense_forward(kernel_table(W.dtype), A, W, b, Z, code, scal, slot, A, NO_ROWS, False)
 
 
 def _arrays(shape, dtype, seed=0):
@@ -119,7 +120,9 @@ def test_forward_gathers_and_checks_its_batch(shape, value, dtype):
     code, scal, one = ACTIVATIONS["relu"], make_scalars(np.dtype(dtype)), np.int64(ONE)
     batch = np.full_like(A, np.nan)
     Z = np.full((rows, W.shape[1]), np.nan, dtype=dtype)
-    assert dense_forward(batch, W, b, Z, code, scal, one, source, order, True)
+    assert dense_forward(
+        kernel_table(W.dtype), batch, W, b, Z, code, scal, one, source, order, True
+    )
     np.testing.assert_array_equal(batch, source[order])
     expected = Z.copy()
     _forward(source[order], W, b, Z, code, scal, one)
@@ -129,8 +132,13 @@ def test_forward_gathers_and_checks_its_batch(shape, value, dtype):
     for where, finite in ((order[-1], False), (order[0], False), (outside, True)):
         bad = source.copy()
         bad[where, -1] = value
-        assert dense_forward(batch, W, b, Z, code, scal, one, bad, order, True) == finite
-        assert dense_forward(batch, W, b, Z, code, scal, one, bad, order, False)
+        assert (
+            dense_forward(kernel_table(W.dtype), batch, W, b, Z, code, scal, one, bad, order, True)
+            == finite
+        )
+        assert dense_forward(
+            kernel_table(W.dtype), batch, W, b, Z, code, scal, one, bad, order, False
+        )
 
 
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "leaky_relu"])
@@ -139,7 +147,14 @@ def test_input_grad(shape, activation, dtype):
     activate(A, ACTIVATIONS[activation])
     dA = np.full_like(A, np.nan)
     dense_input_grad(
-        dZ, W, A, dA, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)), np.int64(ONE)
+        kernel_table(W.dtype),
+        dZ,
+        W,
+        A,
+        dA,
+        ACTIVATIONS[activation],
+        make_scalars(np.dtype(dtype)),
+        np.int64(ONE),
     )
     A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
     expected = (dZ64 @ W64.T) * reference.DERIVATIVES[activation](A64)
@@ -158,14 +173,25 @@ def test_blas_products_apply_the_weight_factor(name, dtype):
     A64, W64, b64, dZ64 = (x.astype(np.float64) for x in (A, W, b, dZ))
     assert_close(Z, np.maximum(A64 @ (0.75 * W64) + b64, 0), dtype, factor=10)
     dA = np.full_like(A, np.nan)
-    dense_input_grad(dZ, W, A, dA, ACTIVATIONS["identity"], scal, slot)
+    dense_input_grad(kernel_table(W.dtype), dZ, W, A, dA, ACTIVATIONS["identity"], scal, slot)
     assert_close(dA, dZ64 @ (0.75 * W64).T, dtype, factor=10)
 
 
 def test_outer_product(shape, dtype):
     A, _, _, dZ = _arrays(shape, dtype)
     C = np.full((A.shape[1], dZ.shape[1]), np.nan, dtype=dtype)
-    dense_outer(A, dZ, C, make_scalars(np.dtype(dtype)), np.int64(ONE), np.int64(ZERO), C, C, False)
+    dense_outer(
+        kernel_table(dZ.dtype),
+        A,
+        dZ,
+        C,
+        make_scalars(np.dtype(dtype)),
+        np.int64(ONE),
+        np.int64(ZERO),
+        C,
+        C,
+        False,
+    )
     assert_close(C, A.astype(np.float64).T @ dZ.astype(np.float64), dtype, factor=10)
 
 
@@ -177,7 +203,18 @@ def test_outer_product_as_sgd_step(shape, dtype):
     scal[MINUS_LR] = -lr
     scal[DECAY] = 1 - lr * l2
     stepped = W.copy()
-    dense_outer(A, dZ, stepped, scal, np.int64(MINUS_LR), np.int64(DECAY), W, W, False)
+    dense_outer(
+        kernel_table(dZ.dtype),
+        A,
+        dZ,
+        stepped,
+        scal,
+        np.int64(MINUS_LR),
+        np.int64(DECAY),
+        W,
+        W,
+        False,
+    )
     A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
     assert_close(stepped, (1 - lr * l2) * W64 - lr * A64.T @ dZ64, dtype, factor=10)
 
@@ -195,11 +232,11 @@ def test_momentum_step_in_the_blocks_equals_the_serial_step(shape, nesterov, dty
     V = np.random.default_rng(5).standard_normal(W.shape).astype(dtype)
     G = np.empty_like(W)
     one, zero = np.int64(ONE), np.int64(ZERO)
-    dense_outer(A, dZ, G, scal, one, zero, W, V, False)
+    dense_outer(kernel_table(dZ.dtype), A, dZ, G, scal, one, zero, W, V, False)
     W_serial, V_serial = W.copy(), V.copy()
     sgd_step(W_serial.ravel(), G.ravel(), V_serial.ravel(), cfg, cfg.l2, 0, W.size)
     G_blocks = np.empty_like(W)
-    stepped = dense_outer(A, dZ, G_blocks, scal, one, zero, W, V, True)
+    stepped = dense_outer(kernel_table(dZ.dtype), A, dZ, G_blocks, scal, one, zero, W, V, True)
     assert stepped == (blocks > 1)
     np.testing.assert_array_equal(G_blocks, G)
     if stepped:

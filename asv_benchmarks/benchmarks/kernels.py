@@ -10,6 +10,7 @@ from nnjit import dense, reference
 from nnjit import workloads as wl
 from nnjit.activations import ACTIVATIONS
 from nnjit.backends import BACKENDS as BACKEND_CLASSES
+from nnjit.kernel_compile import kernel_table
 from nnjit.layout import build_layout
 from nnjit.validation import check_targets
 
@@ -95,6 +96,7 @@ class DenseKernels:
         self.scal = dense.make_scalars(np.dtype(dtype))
         self.one = np.int64(dense.ONE)  # the slot of W's factor: 1
         self.no_rows = np.empty(0, dtype=np.int64)  # no batch to gather
+        self.kernels = kernel_table(np.dtype(dtype))
         self.limiter = common.pin_blas(backend)
         for method in (self.time_forward, self.time_input_grad, self.time_weight_grad):
             method(layer, backend, dtype)
@@ -105,20 +107,23 @@ class DenseKernels:
 
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
-            args = (self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
+            args = (self.kernels, self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
             dense.dense_forward(*args, self.X, self.no_rows, False)
         else:
             reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
 
     def time_input_grad(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
-            dense.dense_input_grad(self.dZ, self.W, self.X, self.dX, self.code, self.scal, self.one)
+            args = (self.kernels, self.dZ, self.W, self.X, self.dX, self.code, self.scal, self.one)
+            dense.dense_input_grad(*args)
         else:
             (self.dZ @ self.W.T) * reference.DERIVATIVES[self.name](self.X)
 
     def time_weight_grad(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
             dW, one, zero = self.dW, np.int64(dense.ONE), np.int64(dense.ZERO)
-            dense.dense_outer(self.X, self.dZ, dW, self.scal, one, zero, dW, dW, False)
+            dense.dense_outer(
+                self.kernels, self.X, self.dZ, dW, self.scal, one, zero, dW, dW, False
+            )
         else:
             self.X.T @ self.dZ

@@ -1,0 +1,177 @@
+"""The kernels' table of addresses, and a cold compile shared by two processes.
+
+The entry point calls the kernels through a table of their addresses (see
+:mod:`nnjit.kernel_calls`), so it compiles without them and they compile
+without it.  :func:`compile_kernels` uses that on a cold cache: a second
+Python process compiles the four kernels of :mod:`nnjit.dense` into numba's
+cache while this one compiles the others and the entry point, then this one
+loads the helper's kernels from the cache.  On two cores a cold compile of one
+dtype took about half as long as in one process.
+
+The helper runs only when this process finds a kernel missing from the cache,
+with two cores or more, a cache directory, and ``NNJIT_COMPILE_HELPER`` not
+``0``.  It takes no lock: the process that starts it holds the cache's lock
+(see :mod:`nnjit.kernel_cache`) until it has loaded what the helper compiled,
+and the two compile disjoint sets of functions.  If the helper fails, this
+process compiles its kernels itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+from nnjit import kernel_calls
+from nnjit.activations import activate_rows, derivative_rows
+from nnjit.dense import _forward_rows, _input_grad_rows, _outer_rows, _parallel_blocks
+from nnjit.kernel_calls import (
+    FORWARD_ROWS,
+    INPUT_GRAD_ROWS,
+    NAMES,
+    OUTER_ROWS,
+    PARALLEL_BLOCKS,
+    SGD_STEP,
+)
+from nnjit.losses import output_delta
+from nnjit.sgd import sgd_step
+
+# The compiled function in each slot of the table.
+KERNELS = (
+    _forward_rows,
+    _input_grad_rows,
+    _outer_rows,
+    _parallel_blocks,
+    sgd_step,
+    activate_rows,
+    derivative_rows,
+    output_delta,
+)
+# What the helper compiles: the kernels of nnjit.dense, which share the BLAS
+# products and nothing else with the rest, except sgd_step, which
+# _parallel_blocks calls and this process compiles first.
+HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
+FIRST = SGD_STEP
+ENV_HELPER = "NNJIT_COMPILE_HELPER"
+
+# The table of each dtype, once this process has it.
+_tables: dict[np.dtype, np.ndarray] = {}
+# The kernels a helper compiled for each dtype, for this process.
+HELPED: dict[np.dtype, tuple[str, ...]] = {}
+
+
+def _signature(which: int, dtype: np.dtype) -> numba.core.typing.Signature:
+    return kernel_calls.signature(which, numba.from_dtype(dtype))
+
+
+def _result(which: int, dtype: np.dtype) -> numba.core.compiler.CompileResult:
+    """Kernel ``which`` compiled for ``dtype``, or loaded.
+
+    It is compiled for its argument types alone, as a call from compiled code
+    compiles it: numba's cache keys an entry by the signature it was asked
+    for, so a signature with its return type would be a second entry, and a
+    second compile, of a kernel that another kernel also calls.
+    """
+    dispatcher = KERNELS[which]
+    expected = _signature(which, dtype)
+    dispatcher.compile(expected.args)
+    result = dispatcher.overloads[expected.args]
+    if result.signature.return_type != expected.return_type:
+        raise TypeError(f"kernel {NAMES[which]} returns {result.signature.return_type}")
+    return result
+
+
+def _compiled(which: int, dtype: np.dtype) -> bool:
+    """Compile or load kernel ``which`` for ``dtype``; whether it had to be compiled."""
+    dispatcher = KERNELS[which]
+    misses = sum(dispatcher.stats.cache_misses.values())
+    _result(which, dtype)
+    return sum(dispatcher.stats.cache_misses.values()) > misses
+
+
+def _address(which: int, dtype: np.dtype) -> int:
+    result = _result(which, dtype)
+    return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+
+
+def kernel_table(dtype: np.dtype) -> np.ndarray:
+    """The address of every kernel for ``dtype``, compiling or loading them if needed.
+
+    Returns
+    -------
+    ndarray of int64
+        One address per slot of :mod:`nnjit.kernel_calls`.
+    """
+    dtype = np.dtype(dtype)
+    table = _tables.get(dtype)
+    if table is None:
+        table = np.array([_address(which, dtype) for which in range(len(KERNELS))], np.int64)
+        _tables[dtype] = table
+    return table
+
+
+def helper_allowed() -> bool:
+    """Whether a cold compile may start a helper process (see the module's notes)."""
+    if os.environ.get(ENV_HELPER, "1") == "0" or not sys.executable:
+        return False
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return (len(cores) if cores is not None else os.cpu_count() or 1) >= 2
+
+
+def _start_helper(dtype: np.dtype) -> subprocess.Popen | None:
+    command = [sys.executable, "-m", __name__, dtype.name, *(NAMES[w] for w in HELPER_KERNELS)]
+    try:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    except OSError:
+        return None
+
+
+def compile_kernels(
+    dtype: np.dtype, entry_point: Callable[[], object], helper: bool = True
+) -> np.ndarray:
+    """Compile or load the kernels of ``dtype`` and, with ``entry_point()``, the entry point.
+
+    Call it holding the cache's lock.  With ``helper``, if the first kernel
+    has to be compiled and :func:`helper_allowed`, a second process compiles
+    :data:`HELPER_KERNELS` meanwhile.
+
+    Returns
+    -------
+    ndarray of int64
+        The table of :func:`kernel_table`.
+    """
+    dtype = np.dtype(dtype)
+    process = None
+    if _compiled(FIRST, dtype) and helper and helper_allowed():
+        process = _start_helper(dtype)
+    try:
+        for which in range(len(KERNELS)):
+            if process is None or which not in HELPER_KERNELS:
+                _compiled(which, dtype)
+        entry_point()
+        if process is not None and process.wait() == 0:
+            HELPED[dtype] = tuple(NAMES[which] for which in HELPER_KERNELS)
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+    # The helper's kernels come from the cache now, or compile here if it failed.
+    return kernel_table(dtype)
+
+
+def main(argv: list[str]) -> int:
+    """The helper: ``python -m nnjit.kernel_compile DTYPE NAME...`` compiles those kernels."""
+    dtype = np.dtype(argv[0])
+    for name in argv[1:]:
+        _compiled(NAMES.index(name), dtype)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
