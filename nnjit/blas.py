@@ -96,6 +96,27 @@ def stop_waiting_threads() -> None:
                 shutdown()
 
 
+def _release_control() -> None:
+    """Let the next thread that sets OpenBLAS's thread count set it.
+
+    threadpoolctl 3.8 lets only one thread set the thread count of an
+    OpenBLAS that has a pool shared by the process, the first that set it,
+    and silently ignores the others until the controlling thread is cleared;
+    its own ``threadpool_limits`` clears it, a controller's ``limit`` does
+    not.  Without this, after a fit in the main thread, a fit in another
+    thread ran BLAS on two threads: its results differed from the main
+    thread's in the last bit, and with overlapping fits the last to close put
+    back nothing and left BLAS on one thread.  Called under the lock, just
+    before a limit is set and just after it is put back.
+    """
+    import threadpoolctl
+
+    openblas = getattr(threadpoolctl, "OpenBLASController", None)
+    clear = getattr(openblas, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
 # The blocks of single_threaded() open now, in every thread, and the limit
 # the first of them set.  Guarded by _sessions_lock.
 _sessions_lock = threading.Lock()
@@ -144,6 +165,7 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
         return
     with _sessions_lock:
         if _sessions == 0:
+            _release_control()
             _limiter = controller.limit(limits=1, user_api="blas")
         _sessions += 1
     try:
@@ -160,3 +182,4 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
             if _sessions == 0:
                 _limiter.restore_original_limits()
                 _limiter = None
+                _release_control()

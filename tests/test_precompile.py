@@ -9,6 +9,7 @@ import re
 import pytest
 from conftest import assert_close, cache_entries, run_python
 
+from nnjit.kernel_compile import helper_allowed
 from nnjit.precompile import main, precompile, warm
 
 # Another network, loss and optimiser than the one the command trains: every
@@ -40,6 +41,9 @@ def test_compile_command_fills_the_cache(compile_output):
     assert len(re.findall(r"^ +epoch\.run_epochs +\d", compile_output, re.MULTILINE)) == compiled
     assert compile_output.count("    sum  ") == compiled
     assert compile_output.count("nothing was compiled") == 2 - compiled
+    if helper_allowed():
+        helped = compile_output.count("meanwhile a helper process compiled")
+        assert helped == compiled
     other = run_python(OTHER_NETWORK, check=True, timeout=600)
     misses, hits = other.stdout.split()
     assert (misses, hits) == ("0", "1")

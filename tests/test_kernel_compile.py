@@ -1,0 +1,117 @@
+"""The kernels' table of addresses, calls through it, and the helper of a cold compile."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import run_python
+from numba import njit
+from numba.core.errors import TypingError
+
+from nnjit import kernel_compile
+from nnjit.activations import ACTIVATIONS
+from nnjit.kernel_calls import ACTIVATE_ROWS, NAMES, call
+from nnjit.kernel_compile import ENV_HELPER, FIRST, compile_kernels, helper_allowed, kernel_table
+
+
+@njit
+def _activate_through_table(kernels, Z, code):
+    call(kernels, ACTIVATE_ROWS, (Z, np.int64(0), Z.shape[0], code))
+
+
+def test_the_table_holds_every_kernel(dtype):
+    table = kernel_table(np.dtype(dtype))
+    assert table.dtype == np.int64 and table.shape == (len(NAMES),)
+    assert (table != 0).all() and len(set(table.tolist())) == len(NAMES)
+    assert kernel_table(np.dtype(dtype)) is table
+
+
+def test_a_call_through_the_table_runs_the_kernel(dtype):
+    Z = np.linspace(-2, 2, 12, dtype=dtype).reshape(3, 4)
+    expected = np.maximum(Z, 0)
+    _activate_through_table(kernel_table(Z.dtype), Z, np.int64(ACTIVATIONS["relu"]))
+    np.testing.assert_array_equal(Z, expected)
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [np.zeros((3, 4), dtype=np.float64, order="F"), np.zeros((3, 4), dtype=np.int32)],
+    ids=["fortran-order", "integers"],
+)
+def test_a_call_with_other_types_does_not_compile(matrix):
+    """The table's kernels take exactly their signatures: anything else is a typing error."""
+
+    @njit
+    def wrong(kernels, Z):
+        call(kernels, ACTIVATE_ROWS, (Z, np.int64(0), Z.shape[0], np.int64(0)))
+
+    with pytest.raises(TypingError, match="activate_rows"):
+        wrong(kernel_table(np.dtype(np.float64)), matrix)
+
+
+def test_the_helper_compiles_its_kernels_into_the_cache(tmp_path):
+    """The helper, as a cold compile starts it, fills the cache; another process loads from it."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "nnjit.kernel_compile", "float32", "activate_rows"]
+    subprocess.run(command, check=True, env=env, timeout=300)
+    loaded = run_python(
+        "import numpy as np\n"
+        "from nnjit.kernel_compile import _compiled\n"
+        "from nnjit.kernel_calls import ACTIVATE_ROWS\n"
+        "print(_compiled(ACTIVATE_ROWS, np.dtype('float32')))\n",
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    assert loaded.stdout == "False\n"
+
+
+class _Helper:
+    """Stands in for the helper's process, already ended with ``returncode``."""
+
+    def __init__(self, returncode: int) -> None:
+        self.returncode = returncode
+
+    def wait(self) -> int:
+        return self.returncode
+
+    def poll(self) -> int:
+        return self.returncode
+
+
+@pytest.mark.parametrize("returncode", [0, 1])
+def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch, dtype, returncode):
+    """The entry point compiles while the helper works; a failed helper's kernels compile here."""
+    dtype = np.dtype(dtype)
+    events = []
+
+    def start_helper(dt):
+        events.append("helper")
+        return _Helper(returncode)
+
+    # As on a cold cache: the first kernel had to be compiled.
+    monkeypatch.setattr(kernel_compile, "_compiled", lambda which, dt: which == FIRST)
+    monkeypatch.setattr(kernel_compile, "helper_allowed", lambda: True)
+    monkeypatch.setattr(kernel_compile, "_start_helper", start_helper)
+    monkeypatch.setattr(kernel_compile, "HELPED", {})
+    table = compile_kernels(dtype, lambda: events.append("entry point"))
+    assert events == ["helper", "entry point"]
+    assert (table == kernel_table(dtype)).all()
+    assert (dtype in kernel_compile.HELPED) == (returncode == 0)
+
+
+def test_no_helper_without_a_first_kernel_to_compile(monkeypatch, dtype):
+    """A warm cache starts no process."""
+    monkeypatch.setattr(kernel_compile, "_start_helper", lambda dt: pytest.fail("started"))
+    compile_kernels(np.dtype(dtype), lambda: None)
+
+
+def test_the_helper_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv(ENV_HELPER, "0")
+    assert not helper_allowed()
+    monkeypatch.setenv(ENV_HELPER, "1")
+    assert helper_allowed() == (len(os.sched_getaffinity(0)) >= 2)
