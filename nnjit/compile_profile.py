@@ -7,9 +7,11 @@ calls others compiles them while it is typed, so its compile time holds
 theirs: the ``own`` column leaves it out, and the ``own`` times add up to the
 whole compile.  ``LLVM`` is the part of ``own`` spent optimising LLVM IR and
 generating machine code; the rest is numba's own passes, from type inference
-to lowering.  In nnjit the entry point's LLVM time is mostly the kernels it
-calls: numba links each callee's code into its caller and optimises it there
-again.
+to lowering.  numba links a callee's code into its caller and optimises it
+there again: a kernel's LLVM time holds the BLAS products it calls, but the
+entry point's holds no kernel, which it calls through their addresses (see
+:mod:`nnjit.kernel_calls`).  Kernels that a helper process compiled (see
+:mod:`nnjit.kernel_compile`) are not in this process's events.
 """
 
 from __future__ import annotations
