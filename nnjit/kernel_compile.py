@@ -18,6 +18,7 @@ process compiles its kernels itself.
 
 from __future__ import annotations
 
+import multiprocessing.spawn
 import os
 import subprocess
 import sys
@@ -114,16 +115,26 @@ def kernel_table(dtype: np.dtype) -> np.ndarray:
     return table
 
 
+def _python() -> str:
+    """The interpreter for the helper: multiprocessing's, which an embedding program can set."""
+    return os.fsdecode(multiprocessing.spawn.get_executable() or "")
+
+
 def helper_allowed() -> bool:
-    """Whether a cold compile may start a helper process (see the module's notes)."""
-    if os.environ.get(ENV_HELPER, "1") == "0" or not sys.executable:
+    """Whether a cold compile may start a helper process (see the module's notes).
+
+    Not in a program that embeds Python, whose executable is not a Python
+    interpreter (unless it told :mod:`multiprocessing` where one is).
+    """
+    python = os.path.basename(_python()).lower()
+    if os.environ.get(ENV_HELPER, "1") == "0" or not python.startswith("python"):
         return False
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return (len(cores) if cores is not None else os.cpu_count() or 1) >= 2
 
 
 def _start_helper(dtype: np.dtype) -> subprocess.Popen | None:
-    command = [sys.executable, "-m", __name__, dtype.name, *(NAMES[w] for w in HELPER_KERNELS)]
+    command = [_python(), "-m", __name__, dtype.name, *(NAMES[w] for w in HELPER_KERNELS)]
     try:
         return subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

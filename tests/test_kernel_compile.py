@@ -115,3 +115,9 @@ def test_the_helper_can_be_turned_off(monkeypatch):
     assert not helper_allowed()
     monkeypatch.setenv(ENV_HELPER, "1")
     assert helper_allowed() == (len(os.sched_getaffinity(0)) >= 2)
+
+
+def test_no_helper_from_a_program_that_embeds_python(monkeypatch):
+    """Its executable would run the program again, not Python."""
+    monkeypatch.setattr(kernel_compile, "_python", lambda: "/opt/app/bin/app")
+    assert not helper_allowed()
