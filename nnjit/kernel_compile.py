@@ -134,10 +134,18 @@ def helper_allowed() -> bool:
 
 
 def _start_helper(dtype: np.dtype) -> subprocess.Popen | None:
+    """Start the helper on this copy of nnjit, whatever put it on this process's path."""
     command = [_python(), "-m", __name__, dtype.name, *(NAMES[w] for w in HELPER_KERNELS)]
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = [package_parent, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
     try:
         return subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
     except OSError:
         return None

@@ -121,3 +121,20 @@ def test_no_helper_from_a_program_that_embeds_python(monkeypatch):
     """Its executable would run the program again, not Python."""
     monkeypatch.setattr(kernel_compile, "_python", lambda: "/opt/app/bin/app")
     assert not helper_allowed()
+
+
+def test_the_helper_runs_this_copy_of_nnjit(monkeypatch, tmp_path):
+    """Its path starts with the directory this nnjit was imported from, wherever it runs."""
+    started = {}
+
+    def popen(command, env, **kwargs):
+        started.update(command=command, env=env)
+        return _Helper(0)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    kernel_compile._start_helper(np.dtype("float32"))
+    package_parent = os.path.dirname(os.path.dirname(kernel_compile.__file__))
+    assert started["env"]["PYTHONPATH"].split(os.pathsep) == [package_parent, str(tmp_path)]
+    names = [NAMES[which] for which in kernel_compile.HELPER_KERNELS]
+    assert started["command"][1:] == ["-m", "nnjit.kernel_compile", "float32", *names]
