@@ -123,6 +123,12 @@ def test_no_helper_from_a_program_that_embeds_python(monkeypatch):
     assert not helper_allowed()
 
 
+def test_no_helper_without_a_cache(monkeypatch):
+    """Its kernels would have no way back."""
+    monkeypatch.setattr(kernel_compile, "cache_directory", lambda: None)
+    assert not helper_allowed()
+
+
 def test_the_helper_runs_this_copy_of_nnjit(monkeypatch, tmp_path):
     """Its path starts with the directory this nnjit was imported from, wherever it runs."""
     started = {}
