@@ -55,6 +55,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
+def held_locks() -> tuple[int, ...]:
+    """The descriptors of the compile locks this process holds now.
+
+    A process that starts a helper to compile under its lock hands them on
+    (see :mod:`nnjit.kernel_compile`).  An ``flock`` belongs to the open file,
+    which the helper then shares: the lock lasts until both have closed it,
+    so a helper whose parent was killed still holds it while it writes to
+    the cache.
+    """
+    return tuple(_held)
+
+
 def cache_directory() -> str | None:
     """Where numba keeps the compiled kernels, if it says."""
     from nnjit.epoch import run_epochs

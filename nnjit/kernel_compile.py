@@ -6,14 +6,16 @@ without it.  :func:`compile_kernels` uses that on a cold cache: a second
 Python process compiles the four kernels of :mod:`nnjit.dense` into numba's
 cache while this one compiles the others and the entry point, then this one
 loads the helper's kernels from the cache.  On two cores a cold compile of
-float64 took 7.3-7.9 s this way, against 13.4-14.2 s in one process.
+float64 took 7.3-7.9 s this way, against 13.4-14.2 s in one process (9.5
+against 16.1-18.4 s in a busier hour).
 
 The helper runs only when the first kernel this process needs, ``sgd_step``,
 is missing from the cache, with two cores or more, a cache directory, a
 Python interpreter to run, and ``NNJIT_COMPILE_HELPER`` not ``0``.  It takes
-no lock: the process that starts it holds the cache's lock (see
-:mod:`nnjit.kernel_cache`) until it has loaded what the helper compiled, and
-the two compile disjoint sets of functions.  If the helper fails, this
+no lock of its own: it shares its parent's (see :mod:`nnjit.kernel_cache`),
+which holds it until it has loaded what the helper compiled, and which stays
+held while the helper lives if the parent is killed; the two compile disjoint
+sets of functions.  If the helper fails, this
 process compiles its kernels itself.
 """
 
@@ -31,7 +33,7 @@ import numpy as np
 from nnjit import kernel_calls
 from nnjit.activations import activate_rows, derivative_rows
 from nnjit.dense import _forward_rows, _input_grad_rows, _outer_rows, _parallel_blocks
-from nnjit.kernel_cache import cache_directory
+from nnjit.kernel_cache import cache_directory, held_locks
 from nnjit.kernel_calls import (
     FORWARD_ROWS,
     INPUT_GRAD_ROWS,
@@ -147,6 +149,7 @@ def _start_helper(dtype: np.dtype) -> subprocess.Popen | None:
         return subprocess.Popen(
             command,
             env=env,
+            pass_fds=held_locks(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

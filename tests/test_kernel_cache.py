@@ -10,7 +10,7 @@ import pytest
 from conftest import cache_entries, make_problem, run_python
 
 from nnjit import backends
-from nnjit.kernel_cache import LOCK_NAME, cache_directory, cache_lock
+from nnjit.kernel_cache import LOCK_NAME, cache_directory, cache_lock, held_locks
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the lock is POSIX flock")
 
@@ -41,6 +41,30 @@ def test_the_lock_keeps_out_another_process(tmp_path):
         )
         assert child.stdout.readline() == "busy\n"
     out, _ = child.communicate("\n\n", timeout=60)
+    assert out == "free\n"
+
+
+def test_a_helper_given_the_lock_holds_it_after_its_parent_lets_go(tmp_path):
+    """As a cold compile's helper does, if the process that started it is killed."""
+    with cache_lock(str(tmp_path)) as held:
+        assert held and len(held_locks()) == 1
+        helper = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.readline()"],
+            stdin=subprocess.PIPE,
+            pass_fds=held_locks(),
+        )
+    assert held_locks() == ()
+    probe = subprocess.Popen(
+        [sys.executable, "-c", TRY_LOCK, str(tmp_path / LOCK_NAME)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert probe.stdout.readline() == "busy\n"
+    finally:
+        helper.communicate(b"\n", timeout=60)
+    out, _ = probe.communicate("\n\n", timeout=60)
     assert out == "free\n"
 
 

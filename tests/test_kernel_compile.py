@@ -14,6 +14,7 @@ from numba.core.errors import TypingError
 
 from nnjit import kernel_compile
 from nnjit.activations import ACTIVATIONS
+from nnjit.kernel_cache import cache_lock, held_locks
 from nnjit.kernel_calls import ACTIVATE_ROWS, NAMES, call
 from nnjit.kernel_compile import ENV_HELPER, FIRST, compile_kernels, helper_allowed, kernel_table
 
@@ -133,13 +134,15 @@ def test_the_helper_runs_this_copy_of_nnjit(monkeypatch, tmp_path):
     """Its path starts with the directory this nnjit was imported from, wherever it runs."""
     started = {}
 
-    def popen(command, env, **kwargs):
-        started.update(command=command, env=env)
+    def popen(command, env, pass_fds, **kwargs):
+        started.update(command=command, env=env, pass_fds=pass_fds)
         return _Helper(0)
 
     monkeypatch.setattr(subprocess, "Popen", popen)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    kernel_compile._start_helper(np.dtype("float32"))
+    with cache_lock(str(tmp_path)):
+        kernel_compile._start_helper(np.dtype("float32"))
+        assert started["pass_fds"] == held_locks() != ()  # it shares the lock
     package_parent = os.path.dirname(os.path.dirname(kernel_compile.__file__))
     assert started["env"]["PYTHONPATH"].split(os.pathsep) == [package_parent, str(tmp_path)]
     names = [NAMES[which] for which in kernel_compile.HELPER_KERNELS]
