@@ -62,6 +62,9 @@ KERNELS = (
 HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"
+# Seconds to wait for the helper, which took 6-8: one stuck on something else
+# than compiling must not hold up the process, which then compiles its kernels.
+HELPER_TIMEOUT = 300.0
 
 # The table of each dtype, once this process has it.
 _tables: dict[np.dtype, np.ndarray] = {}
@@ -158,6 +161,14 @@ def _start_helper(dtype: np.dtype) -> subprocess.Popen | None:
         return None
 
 
+def _finished(process: subprocess.Popen) -> int | None:
+    """The helper's exit status, or None past :data:`HELPER_TIMEOUT` (it is then killed)."""
+    try:
+        return process.wait(timeout=HELPER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def compile_kernels(
     dtype: np.dtype, entry_point: Callable[[], object], helper: bool = True
 ) -> np.ndarray:
@@ -181,7 +192,7 @@ def compile_kernels(
             if process is None or which not in HELPER_KERNELS:
                 _compiled(which, dtype)
         entry_point()
-        if process is not None and process.wait() == 0:
+        if process is not None and _finished(process) == 0:
             HELPED[dtype] = tuple(NAMES[which] for which in HELPER_KERNELS)
     finally:
         if process is not None and process.poll() is None:

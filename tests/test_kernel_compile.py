@@ -77,7 +77,7 @@ class _Helper:
     def __init__(self, returncode: int) -> None:
         self.returncode = returncode
 
-    def wait(self) -> int:
+    def wait(self, timeout: float | None = None) -> int:
         return self.returncode
 
     def poll(self) -> int:
@@ -147,3 +147,17 @@ def test_the_helper_runs_this_copy_of_nnjit(monkeypatch, tmp_path):
     assert started["env"]["PYTHONPATH"].split(os.pathsep) == [package_parent, str(tmp_path)]
     names = [NAMES[which] for which in kernel_compile.HELPER_KERNELS]
     assert started["command"][1:] == ["-m", "nnjit.kernel_compile", "float32", *names]
+
+
+def test_a_stuck_helper_is_killed_and_its_kernels_compile_here(monkeypatch, dtype):
+    dtype = np.dtype(dtype)
+    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    monkeypatch.setattr(kernel_compile, "_compiled", lambda which, dt: which == FIRST)
+    monkeypatch.setattr(kernel_compile, "helper_allowed", lambda: True)
+    monkeypatch.setattr(kernel_compile, "_start_helper", lambda dt: helper)
+    monkeypatch.setattr(kernel_compile, "HELPER_TIMEOUT", 0.5)
+    monkeypatch.setattr(kernel_compile, "HELPED", {})
+    table = compile_kernels(dtype, lambda: None)
+    assert helper.poll() is not None  # killed
+    assert dtype not in kernel_compile.HELPED
+    assert (table == kernel_table(dtype)).all()
