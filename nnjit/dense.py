@@ -19,8 +19,9 @@ first layer's forward blocks also gather their rows of a shuffled mini-batch
 from the data and check them for NaN and infinity, just before their product
 reads them.  Sigmoid, tanh and softmax and their derivatives follow the whole
 product in a pass of their own: inside the blocks they were compiled again in
-every library on the way from the blocks to the entry point, about a tenth of
-the cold compile, for a pass that costs little next to the product.  Every row
+every library that linked the blocks, about a tenth of the cold compile when
+the entry point still linked them all, for a pass that costs little next to
+the product.  Every row
 of the result is written by one block only, and the blocks depend on the
 shapes and on the process's core count (see ``MAX_BLOCKS``), never on the
 number of threads, so the result is the same for any number of threads.

@@ -32,6 +32,7 @@ import numpy as np
 
 from nnjit import kernel_calls
 from nnjit.activations import activate_rows, derivative_rows
+from nnjit.contention import usable_cores
 from nnjit.dense import _forward_rows, _input_grad_rows, _outer_rows, _parallel_blocks
 from nnjit.kernel_cache import cache_directory, held_locks
 from nnjit.kernel_calls import (
@@ -68,8 +69,8 @@ HELPER_TIMEOUT = 300.0
 
 # The table of each dtype, once this process has it.
 _tables: dict[np.dtype, np.ndarray] = {}
-# The kernels a helper compiled for each dtype, for this process.
-HELPED: dict[np.dtype, tuple[str, ...]] = {}
+# The dtypes whose HELPER_KERNELS a helper compiled, for this process.
+HELPED: set[np.dtype] = set()
 
 
 def _signature(which: int, dtype: np.dtype) -> numba.core.typing.Signature:
@@ -138,8 +139,7 @@ def helper_allowed() -> bool:
         return False
     if cache_directory() is None:  # nowhere to hand the kernels over
         return False
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return (len(cores) if cores is not None else os.cpu_count() or 1) >= 2
+    return usable_cores() >= 2
 
 
 def _start_helper(dtype: np.dtype) -> subprocess.Popen | None:
@@ -193,7 +193,7 @@ def compile_kernels(
                 _compiled(which, dtype)
         entry_point()
         if process is not None and _finished(process) == 0:
-            HELPED[dtype] = tuple(NAMES[which] for which in HELPER_KERNELS)
+            HELPED.add(dtype)
     finally:
         if process is not None and process.poll() is None:
             process.kill()

@@ -35,7 +35,8 @@ import numpy as np
 
 from nnjit import compile_profile
 from nnjit.kernel_cache import cache_directory
-from nnjit.kernel_compile import ENV_HELPER, HELPED
+from nnjit.kernel_calls import NAMES
+from nnjit.kernel_compile import ENV_HELPER, HELPED, HELPER_KERNELS
 from nnjit.validation import check_dtype
 
 DTYPES = ("float64", "float32")
@@ -147,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {dtype}: {SOURCES[result['source']]} in {result['seconds']:.1f} s")
         if args.profile:
             _print_profile(profile.functions())
-            helped = HELPED.get(np.dtype(dtype))
-            if result["source"] == "compiled" and helped:
+            if result["source"] == "compiled" and np.dtype(dtype) in HELPED:
+                helped = ", ".join(NAMES[which] for which in HELPER_KERNELS)
                 print(
-                    f"    meanwhile a helper process compiled {', '.join(helped)}, not timed"
+                    f"    meanwhile a helper process compiled {helped}, not timed"
                     f" here ({ENV_HELPER}=0 compiles everything in this process)"
                 )
     print(f"done in {time.perf_counter() - start:.1f} s")

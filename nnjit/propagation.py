@@ -130,7 +130,7 @@ def forward(kernels, params, table, X, work, logits, source, rows, check):
         keep_logits = layer == L - 1 and logits
         Z = view2d(work.logits, 0, B, W.shape[1]) if keep_logits else out
         first = layer == 0
-        # One call site: each one compiles the products again.
+        # One call site: each one inlines dense_forward again.
         finite = dense_forward(
             kernels, A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale,
             source if first else A, rows if first else rows[:0], check and first,
@@ -215,7 +215,7 @@ def backward(kernels, params, table, X, work, optimizer, step):
         w_lo = table[layer, W_OFFSET]
         b_lo = table[layer, B_OFFSET]
         # The weight gradient, or with plain SGD the whole step of the weights.
-        # One call site: each one compiles the products again.
+        # One call site: each one inlines dense_outer again.
         C, alpha, beta = dW, np.int64(ONE), np.int64(ZERO)
         lazy = False
         if fused:

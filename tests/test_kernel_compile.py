@@ -98,7 +98,7 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
     monkeypatch.setattr(kernel_compile, "_compiled", lambda which, dt: which == FIRST)
     monkeypatch.setattr(kernel_compile, "helper_allowed", lambda: True)
     monkeypatch.setattr(kernel_compile, "_start_helper", start_helper)
-    monkeypatch.setattr(kernel_compile, "HELPED", {})
+    monkeypatch.setattr(kernel_compile, "HELPED", set())
     table = compile_kernels(dtype, lambda: events.append("entry point"))
     assert events == ["helper", "entry point"]
     assert (table == kernel_table(dtype)).all()
@@ -156,7 +156,7 @@ def test_a_stuck_helper_is_killed_and_its_kernels_compile_here(monkeypatch, dtyp
     monkeypatch.setattr(kernel_compile, "helper_allowed", lambda: True)
     monkeypatch.setattr(kernel_compile, "_start_helper", lambda dt: helper)
     monkeypatch.setattr(kernel_compile, "HELPER_TIMEOUT", 0.5)
-    monkeypatch.setattr(kernel_compile, "HELPED", {})
+    monkeypatch.setattr(kernel_compile, "HELPED", set())
     table = compile_kernels(dtype, lambda: None)
     assert helper.poll() is not None  # killed
     assert dtype not in kernel_compile.HELPED
