@@ -107,7 +107,9 @@ def _release_control() -> None:
     thread ran BLAS on two threads: its results differed from the main
     thread's in the last bit, and with overlapping fits the last to close put
     back nothing and left BLAS on one thread.  Called under the lock, just
-    before a limit is set and just after it is put back.
+    before a limit is set, just before it is put back (the thread that set it
+    may still be alive, running its next fit, when another thread closes the
+    last block) and just after.
     """
     import threadpoolctl
 
@@ -180,6 +182,7 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
         with _sessions_lock:
             _sessions -= 1
             if _sessions == 0:
+                _release_control()
                 _limiter.restore_original_limits()
                 _limiter = None
                 _release_control()

@@ -87,6 +87,38 @@ def test_a_block_in_another_thread_limits_blas_after_one_in_this_thread():
     assert _blas_threads() == before
 
 
+def test_the_last_block_puts_back_the_limit_while_the_first_thread_lives():
+    """The thread that set the limit still runs when another closes the last block."""
+    np.ones((2, 2)) @ np.ones((2, 2))
+    before = _blas_threads()
+    if set(before) <= {1}:
+        pytest.skip("BLAS runs on one thread already")
+    opened, close, left, finish = (threading.Event() for _ in range(4))
+
+    def first():
+        with single_threaded():
+            opened.set()
+            close.wait()
+        left.set()
+        finish.wait()  # alive, as a thread between two fits is
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert opened.wait(60)
+        block = single_threaded()
+        block.__enter__()
+        close.set()
+        assert left.wait(60)
+        block.__exit__(None, None, None)
+        after = _blas_threads()
+    finally:
+        close.set()
+        finish.set()
+        thread.join()
+    assert after == before
+
+
 # Fits in two threads at once, each network trained alone first.
 TWO_THREADS = (
     BLOCK_SIZED_TRAINING
