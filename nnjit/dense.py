@@ -29,6 +29,7 @@ number of threads, so the result is the same for any number of threads.
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numba
@@ -36,7 +37,7 @@ import numpy as np
 from numba import prange
 
 from nnjit._config import POOL_PID, inline, jit, jit_parallel
-from nnjit._views import as_vector, copy_vector, row
+from nnjit._views import as_vector, copy_vector, row, view2d
 from nnjit.activations import (
     LEAKY_RELU,
     RELU,
@@ -51,6 +52,9 @@ from nnjit.kernel_calls import (
     INPUT_GRAD_ROWS,
     OUTER_ROWS,
     PARALLEL_BLOCKS,
+    PARALLEL_INPUTS,
+    SPLIT_BLOCKS,
+    SUM_BLOCKS,
     call,
 )
 from nnjit.sgd import SGDConfig, sgd_step
@@ -61,6 +65,11 @@ BLAS_MIN_WEIGHTS = 256
 # Multiply-adds from which a product is split into parallel row blocks.
 PARALLEL_MIN_WORK = 1 << 20
 MIN_BLOCK_ROWS = 16
+# Multiply-adds from which a product too small for row blocks is split over
+# the layer's inputs instead (see split_blocks), and the fewest inputs a
+# block takes.
+SPLIT_MIN_WORK = 1 << 17
+MIN_BLOCK_INPUTS = 64
 
 
 # Row blocks per product: one per core, at most BLOCK_LIMIT.  Each block packs
@@ -110,6 +119,28 @@ def n_blocks(batch, n_in, n_out, rows, scal):
     if batch * n_in * n_out < PARALLEL_MIN_WORK or not use_blas(batch, n_in, n_out):
         return 1
     return max(1, min(int(scal[BLOCKS]), rows // MIN_BLOCK_ROWS))
+
+
+@jit
+def split_blocks(batch, n_in, n_out, scal):
+    """How many blocks over the inputs a product of a layer takes; 1 if not split.
+
+    A product too small for row blocks (see :func:`n_blocks`), such as a
+    mini-batch of ten samples through a 784 x 30 layer, is split over the
+    layer's inputs, the rows of ``W``, the way the weight gradient already
+    is: each block multiplies the columns ``lo:hi`` of the batch by the rows
+    ``lo:hi`` of ``W``, and the forward pass sums the blocks' results in a
+    fixed order.  Every block then reads and writes only its own rows of
+    ``W``, which stay in its core's cache from one step to the next; split
+    over the samples, both cores would read all of ``W`` just after the
+    other core wrote half of it.  The blocks, like the row blocks, depend on
+    the shapes and ``scal[BLOCKS]`` only.
+    """
+    if batch * n_in * n_out < SPLIT_MIN_WORK or not use_blas(batch, n_in, n_out):
+        return 1
+    if n_blocks(batch, n_in, n_out, batch, scal) > 1:
+        return 1
+    return max(1, min(int(scal[BLOCKS]), n_in // MIN_BLOCK_INPUTS))
 
 
 @inline
@@ -270,7 +301,7 @@ def _piecewise_from_output(v, a, slope):
 
 
 @inline
-def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check):
+def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, partial):
     """``Z <- f(A @ (scal[alpha] W) + b)`` with activation ``code``; ``Z`` may not alias ``A``.
 
     ``scal[alpha]`` must be 1 unless ``use_blas(A.shape[0], n_in, n_out)``.
@@ -280,22 +311,37 @@ def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check):
     ``check``, ``A`` is then tested for NaN and infinity.  Large products do
     both in their parallel blocks, each on its own rows, while the rows are
     on their way into the cache for the product: the batch is read from
-    memory once, by every core, in the product's own parallel loop.
+    memory once, by every core, in the product's own parallel loop.  A
+    product split over the inputs (see :func:`split_blocks`) writes each
+    block's result to the flat buffer ``partial``, which must hold
+    ``split_blocks(...) * Z.size`` values, or the product runs unsplit.
     Returns whether ``A`` is finite (True unchecked); if not, ``Z`` holds
     whatever it was computed from.
     """
     n = A.shape[0]
-    blocks = n_blocks(n, W.shape[0], W.shape[1], n, scal)
+    k, m = W.shape
+    blocks = n_blocks(n, k, m, n, scal)
+    split = call(kernels, SPLIT_BLOCKS, (n, k, m, scal))
+    if split * n * m > partial.size:
+        split = 1
     finite = True
-    if blocks > 1:
+    if blocks > 1 or split > 1:
         task = FORWARD | (GATHER_ROWS if rows.size > 0 else 0) | (CHECK_ROWS if check else 0)
-        matrices = (A, W, Z, source, Z)
-        slots = (alpha, np.int64(ZERO))
-        args = (np.int64(task), matrices, b, code, scal, slots, blocks, rows)
-        call(kernels, PARALLEL_BLOCKS, args)
+        P = view2d(partial, 0, split * n, m)
+        if split > 1:
+            blocks = split
+            matrices = (A, W, Z, source, P)
+            args = (np.int64(task), matrices, b, code, scal, alpha, blocks, rows)
+            call(kernels, PARALLEL_INPUTS, args)
+        else:
+            slots = (alpha, np.int64(ZERO))
+            args = (np.int64(task), (A, W, Z, source, Z), b, code, scal, slots, blocks, rows)
+            call(kernels, PARALLEL_BLOCKS, args)
         if check:
             for index in range(blocks):
                 finite = finite and scal[FINITE + index] != 0
+        if split > 1:
+            call(kernels, SUM_BLOCKS, (P, b, Z, split, code))
     else:
         for i in range(rows.size):
             copy_vector(row(A, i), row(source, rows[i]))
@@ -305,6 +351,55 @@ def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check):
     if not is_piecewise_linear(code):
         call(kernels, ACTIVATE_ROWS, (Z, np.int64(0), n, code))
     return finite
+
+
+@inline
+def _forward_inputs(A, W, source, P, rows, task, scal, alpha, index, lo, hi):
+    """Block ``index`` of a forward pass split over the inputs ``lo:hi``.
+
+    Writes ``A[:, lo:hi] @ (scal[alpha] W[lo:hi])`` to the rows ``index * B``
+    on of ``P``, where :func:`_sum_blocks` adds it up.  With ``GATHER_ROWS``
+    in ``task`` it first copies the columns ``lo:hi`` of the rows ``rows`` of
+    ``source`` into ``A``; with ``CHECK_ROWS`` it writes whether they are
+    finite to ``scal[FINITE + index]``.
+    """
+    B = A.shape[0]
+    k, m = W.shape
+    if task & GATHER_ROWS:
+        for n in range(B):
+            copy_vector(row(A, n)[lo:hi], row(source, rows[n])[lo:hi])
+    if task & CHECK_ROWS:
+        finite = True
+        for n in range(B):
+            finite = finite and values_finite(row(A, n)[lo:hi])
+        scal[FINITE + index] = finite
+    gemm(
+        NOTRANS, NOTRANS, m, B, hi - lo,
+        scal[alpha:], W[lo:], m, A[:, lo:], k, scal[ZERO:], P[index * B :], m,
+    )  # fmt: skip
+
+
+@jit
+def _sum_blocks(P, b, Z, blocks, code):
+    """``Z = f(b + P[0] + P[1] + ...)``, the blocks' ``Z.shape[0]`` rows each, in order.
+
+    ``f`` is the activation ``code`` if piecewise-linear, else the identity
+    (see :func:`dense_forward`); ``blocks`` is at least 2.
+    """
+    slope = negative_slope(code, Z)
+    B, m = Z.shape
+    for n in range(B):
+        z = row(Z, n)
+        p = row(P, n)
+        for j in range(m):
+            z[j] = b[j] + p[j]
+        for index in range(1, blocks - 1):
+            p = row(P, index * B + n)
+            for j in range(m):
+                z[j] += p[j]
+        p = row(P, (blocks - 1) * B + n)
+        for j in range(m):
+            z[j] = _piecewise(z[j] + p[j], slope)
 
 
 # -- input gradient ------------------------------------------------------------
@@ -337,6 +432,22 @@ def _input_grad_blas(dZ, W, A, dA, code, scal, alpha, lo, hi):
         slope = negative_slope(code, dA)
         for n in range(lo, hi):
             _piecewise_derivative(row(dA, n), row(A, n), slope)
+
+
+@inline
+def _input_grad_inputs(dZ, W, A, dA, code, scal, alpha, lo, hi):
+    """Columns ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)`` by BLAS; ``f`` piecewise.
+
+    A block of an input gradient split over the inputs: it reads only the
+    rows ``lo:hi`` of ``W``.
+    """
+    k, m = W.shape
+    B = dZ.shape[0]
+    gemm(TRANS, NOTRANS, hi - lo, B, m, scal[alpha:], W[lo:], m, dZ, m, scal[ZERO:], dA[:, lo:], k)
+    if code == RELU or code == LEAKY_RELU:
+        slope = negative_slope(code, dA)
+        for n in range(B):
+            _piecewise_derivative(row(dA, n)[lo:hi], row(A, n)[lo:hi], slope)
 
 
 @inline
@@ -406,10 +517,14 @@ def dense_input_grad(kernels, dZ, W, A, dA, code, scal, alpha):
     """
     rows = dZ.shape[0]
     blocks = n_blocks(rows, W.shape[0], W.shape[1], rows, scal)
-    if blocks > 1:
+    split = call(kernels, SPLIT_BLOCKS, (rows, W.shape[0], W.shape[1], scal))
+    matrices = (dZ, W, dA, A, A)
+    task = np.int64(INPUT_GRAD)
+    if split > 1:
+        args = (task, matrices, scal, code, scal, alpha, split, _no_rows())
+        call(kernels, PARALLEL_INPUTS, args)
+    elif blocks > 1:
         slots = (alpha, np.int64(ZERO))
-        matrices = (dZ, W, dA, A, A)
-        task = np.int64(INPUT_GRAD)
         args = (task, matrices, scal, code, scal, slots, blocks, _no_rows())
         call(kernels, PARALLEL_BLOCKS, args)
     else:
@@ -522,6 +637,10 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum):
     """
     k = A.shape[1]
     blocks = n_blocks(A.shape[0], k, dZ.shape[1], k, scal)
+    # A layer whose forward pass is split over its inputs keeps its blocks.
+    split = call(kernels, SPLIT_BLOCKS, (A.shape[0], k, dZ.shape[1], scal))
+    if split > 1:
+        blocks = split
     if blocks > 1:
         matrices = (A, dZ, C, W, V)
         flag = np.int64(1) if momentum else np.int64(0)
@@ -582,6 +701,27 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks, rows):
                     sgd_step(row(M4, i), row(M3, i), row(M5, i), cfg, cfg.l2, zero, M4.shape[1])
 
 
+@jit_parallel
+def _parallel_inputs(task, matrices, b, code, scal, alpha, blocks, rows):
+    """Run the blocks of a product split over the layer's inputs in parallel.
+
+    ``task`` is ``FORWARD`` or ``INPUT_GRAD``, with the flags of
+    :func:`_parallel_blocks`; ``matrices`` is ``(A, W, Z, source, P)`` for
+    the forward pass, whose blocks write their results to ``P`` (``blocks *
+    B`` rows), and ``(dZ, W, dA, A, A)`` for the input gradient.  A kernel of
+    its own, not a task of :func:`_parallel_blocks`: there it made the
+    parallel loop take 2.5 s longer to compile.  See :func:`split_blocks`.
+    """
+    M1, M2, M3, M4, M5 = matrices
+    k = M2.shape[0]
+    for index in prange(blocks):
+        lo, hi = block_bounds(k, blocks, index)
+        if task & PRODUCT == FORWARD:
+            _forward_inputs(M1, M2, M4, M5, rows, task, scal, alpha, index, lo, hi)
+        else:
+            _input_grad_inputs(M1, M2, M4, M3, code, scal, alpha, lo, hi)
+
+
 # -- input check ---------------------------------------------------------------
 
 
@@ -636,6 +776,26 @@ def blocks_here() -> int:
     :mod:`nnjit._config`): every product there runs on one thread.
     """
     return MAX_BLOCKS if os.getpid() == POOL_PID else 1
+
+
+def split_buffer_size(sizes: tuple[int, ...], rows: int, blocks: int) -> int:
+    """Values the forward passes split over the inputs need for batches of up to ``rows``.
+
+    The size of :func:`dense_forward`'s ``partial`` for a network of layer
+    sizes ``sizes`` whose products take up to ``blocks`` blocks: the largest
+    ``split_blocks(r, n_in, n_out) * r * n_out`` over the layers and the
+    batch sizes ``r <= rows`` (a bound, computed from the rules of
+    :func:`n_blocks` and :func:`split_blocks`).
+    """
+    size = 0
+    for n_in, n_out in itertools.pairwise(sizes):
+        split = min(blocks, n_in // MIN_BLOCK_INPUTS)
+        weights = n_in * n_out
+        # The most rows a product still too small for row blocks can have.
+        most = min(rows, max(2 * MIN_BLOCK_ROWS - 1, (PARALLEL_MIN_WORK - 1) // weights))
+        if split > 1 and most * weights >= SPLIT_MIN_WORK:
+            size = max(size, split * most * n_out)
+    return size
 
 
 def make_scalars(dtype: np.dtype, layers: int = 1) -> np.ndarray:

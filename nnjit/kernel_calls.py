@@ -33,7 +33,10 @@ from nnjit.sgd import SGDConfig
     ACTIVATE_ROWS,
     DERIVATIVE_ROWS,
     OUTPUT_DELTA,
-) = range(8)
+    SPLIT_BLOCKS,
+    SUM_BLOCKS,
+    PARALLEL_INPUTS,
+) = range(11)
 # The numba type of the table.
 TABLE_TYPE = types.Array(types.int64, 1, "C")
 NAMES = (
@@ -45,6 +48,9 @@ NAMES = (
     "activate_rows",
     "derivative_rows",
     "output_delta",
+    "split_blocks",
+    "sum_blocks",
+    "parallel_inputs",
 )
 
 
@@ -67,6 +73,9 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
         types.none(matrix, i, i, i),  # ACTIVATE_ROWS
         types.none(matrix, matrix, i, i, i),  # DERIVATIVE_ROWS
         types.float64(i, i, matrix, matrix, matrix, matrix, losses, rows),  # OUTPUT_DELTA
+        i(i, i, i, vector),  # SPLIT_BLOCKS
+        types.none(matrix, vector, matrix, i, i),  # SUM_BLOCKS
+        types.none(i, types.UniTuple(matrix, 5), vector, i, vector, i, i, rows),  # PARALLEL_INPUTS
     )[which]
 
 

@@ -33,7 +33,15 @@ import numpy as np
 from nnjit import kernel_calls
 from nnjit.activations import activate_rows, derivative_rows
 from nnjit.contention import usable_cores
-from nnjit.dense import _forward_rows, _input_grad_rows, _outer_rows, _parallel_blocks
+from nnjit.dense import (
+    _forward_rows,
+    _input_grad_rows,
+    _outer_rows,
+    _parallel_blocks,
+    _parallel_inputs,
+    _sum_blocks,
+    split_blocks,
+)
 from nnjit.kernel_cache import cache_directory, held_locks
 from nnjit.kernel_calls import (
     FORWARD_ROWS,
@@ -41,6 +49,7 @@ from nnjit.kernel_calls import (
     NAMES,
     OUTER_ROWS,
     PARALLEL_BLOCKS,
+    PARALLEL_INPUTS,
     SGD_STEP,
 )
 from nnjit.losses import output_delta
@@ -56,11 +65,16 @@ KERNELS = (
     activate_rows,
     derivative_rows,
     output_delta,
+    split_blocks,
+    _sum_blocks,
+    _parallel_inputs,
 )
-# What the helper compiles: the kernels of nnjit.dense, which share the BLAS
-# products and nothing else with the rest, except sgd_step, which
-# _parallel_blocks calls and this process compiles first.
-HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
+# What the helper compiles: the kernels of nnjit.dense with BLAS products,
+# which share them and nothing else with the rest, except sgd_step, which
+# _parallel_blocks calls and this process compiles first.  The two small
+# kernels of nnjit.dense without products compile here: with them the helper
+# took longer than this process.
+HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS, PARALLEL_INPUTS)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"
 # Seconds to wait for the helper, which took 6-8: one stuck on something else

@@ -24,11 +24,13 @@ from nnjit.dense import (
     STEP,
     WEIGHT_SCALES,
     ZERO,
+    blocks_here,
     column_sums,
     dense_forward,
     dense_input_grad,
     dense_outer,
     make_scalars,
+    split_buffer_size,
     use_blas,
 )
 from nnjit.kernel_calls import ACTIVATE_ROWS, OUTPUT_DELTA, SGD_STEP, call
@@ -46,6 +48,7 @@ class Workspace(NamedTuple):
     row_loss: np.ndarray  # (rows,) float64
     row_correct: np.ndarray  # (rows,) int64
     scal: np.ndarray  # BLAS's alpha and beta slots, see nnjit.dense
+    partial: np.ndarray  # the blocks' results of products split over the inputs
 
 
 def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Workspace:
@@ -60,6 +63,7 @@ def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Worksp
         row_loss=np.empty(rows, dtype=np.float64),
         row_correct=np.empty(rows, dtype=np.int64),
         scal=make_scalars(dtype, len(sizes) - 1),
+        partial=np.empty(split_buffer_size(sizes, rows, blocks_here()), dtype=dtype),
     )
 
 
@@ -134,6 +138,7 @@ def forward(kernels, params, table, X, work, logits, source, rows, check):
         finite = dense_forward(
             kernels, A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale,
             source if first else A, rows if first else rows[:0], check and first,
+            work.partial,
         )  # fmt: skip
         if not finite:
             return A, False

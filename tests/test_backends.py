@@ -14,7 +14,8 @@ from nnjit.backends import BACKENDS, CHUNK_ROWS
 from nnjit.contention import ENV as ADAPTIVE_ENV
 
 # Big enough for parallel row blocks (2**20 multiply-adds per product), which
-# also take the momentum step.
+# also take the momentum step; and, in mini-batches of ten, for blocks over
+# the inputs (see nnjit.dense.split_blocks).
 SCRIPT = """
 import hashlib, sys
 import numpy as np
@@ -31,6 +32,12 @@ for dtype in ("float64", "float32"):
         net.fit(X, y, **{"epochs": 2, "batch_size": 128, "lr": 0.05, "seed": 0, **kwargs})
         digest.update(net.params.tobytes())
         digest.update(net.forward(X).tobytes())
+    for kwargs in ({}, {"momentum": 0.9}):
+        net = nnjit.Network([300, 256, 128, 10], "sigmoid", "softmax", "cross_entropy",
+                            dtype=dtype, seed=0)
+        net.fit(X, y, **{"epochs": 1, "batch_size": 10, "lr": 0.05, "seed": 0, **kwargs})
+        digest.update(net.params.tobytes())
+        digest.update(net.forward(X[:10]).tobytes())
 print(digest.hexdigest())
 """
 

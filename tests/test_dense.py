@@ -1,11 +1,14 @@
 """The three products of a dense layer against NumPy, on every code path.
 
 Shapes are chosen to reach each path: plain loops for one sample and for tiny
-layers (narrow and wide), BLAS for larger products, and parallel row blocks
-once a product holds 2**20 multiply-adds.
+layers (narrow and wide), BLAS for larger products, parallel row blocks once a
+product holds 2**20 multiply-adds, and parallel blocks over the inputs for a
+product too small for row blocks.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
@@ -32,6 +35,8 @@ from nnjit.dense import (
     make_scalars,
     n_blocks,
     rows_finite,
+    split_blocks,
+    split_buffer_size,
     use_blas,
 )
 from nnjit.kernel_compile import kernel_table
@@ -54,6 +59,7 @@ SHAPES = {
     "blas": (16, 20, 30),
     "blas, one output": (40, 300, 1),
     "parallel blocks": (256, 64, 64),
+    "split over the inputs": (10, 200, 80),
 }
 
 
@@ -65,9 +71,16 @@ def shape(request):
 NO_ROWS = np.empty(0, dtype=np.int64)
 
 
-def _forward(A, W, b, Z, code, scal, slot):
+def _partial(A, W):
+    """A buffer for the blocks of a product split over the inputs, filled with NaN."""
+    return np.full(BLOCK_LIMIT * A.shape[0] * W.shape[1], np.nan, dtype=W.dtype)
+
+
+def _forward(A, W, b, Z, code, scal, slot, partial=None):
     """The forward product alone: nothing to gather, nothing to check."""
-    return dense_forward(kernel_table(W.dtype), A, W, b, Z, code, scal, slot, A, NO_ROWS, False)
+    partial = _partial(A, W) if partial is None else partial
+    table = kernel_table(W.dtype)
+    return dense_forward(table, A, W, b, Z, code, scal, slot, A, NO_ROWS, False, partial)
 
 
 def _arrays(shape, dtype, seed=0):
@@ -95,10 +108,35 @@ def test_shapes_reach_their_paths():
     assert n_blocks(rows, k, m, k, scal) == min(MAX_BLOCKS, k // 16)
     # Loops over tiny layers stay on one thread, however many samples.
     assert n_blocks(1 << 16, 4, 8, 1 << 16, scal) == 1
+    assert split_blocks(rows, k, m, scal) == 1
+    split = SHAPES["split over the inputs"]
+    assert n_blocks(*split, split[0], scal) == 1
+    assert split_blocks(*split, scal) == min(MAX_BLOCKS, split[1] // 64)
+    assert split_blocks(*SHAPES["blas"], scal) == 1
     # The compiled code takes the limit from the slots, not as a constant.
     for limit in (1, 3, BLOCK_LIMIT):
         scal[BLOCKS] = limit
         assert n_blocks(rows, k, m, rows, scal) == min(limit, rows // 16)
+        assert split_blocks(*split, scal) == min(limit, split[1] // 64)
+
+
+@pytest.mark.parametrize("sizes", [(784, 30, 10), (200, 80, 3), (784, 512, 512, 10), (64, 128, 10)])
+@pytest.mark.parametrize("rows", [1, 10, 40, 200])
+def test_the_split_buffer_holds_every_split_product(sizes, rows):
+    """Every batch of up to ``rows`` samples finds room for its blocks: no write past the end."""
+    scal = make_scalars(np.dtype("float64"))
+    for blocks in (1, 2, 3, BLOCK_LIMIT):
+        scal[BLOCKS] = blocks
+        size = split_buffer_size(sizes, rows, blocks)
+        needed = [
+            split_blocks(r, k, m, scal) * r * m
+            for r in range(1, rows + 1)
+            for k, m in itertools.pairwise(sizes)
+            if split_blocks(r, k, m, scal) > 1
+        ]
+        assert max(needed, default=0) <= size
+        if blocks > 1 and sizes == (784, 30, 10) and rows >= 10:
+            assert needed  # the case the split is for: W3's first layer
 
 
 @pytest.mark.parametrize("activation", ["identity", "tanh", "relu"])
@@ -120,8 +158,9 @@ def test_forward_gathers_and_checks_its_batch(shape, value, dtype):
     code, scal, one = ACTIVATIONS["relu"], make_scalars(np.dtype(dtype)), np.int64(ONE)
     batch = np.full_like(A, np.nan)
     Z = np.full((rows, W.shape[1]), np.nan, dtype=dtype)
+    partial = _partial(A, W)
     assert dense_forward(
-        kernel_table(W.dtype), batch, W, b, Z, code, scal, one, source, order, True
+        kernel_table(W.dtype), batch, W, b, Z, code, scal, one, source, order, True, partial
     )
     np.testing.assert_array_equal(batch, source[order])
     expected = Z.copy()
@@ -132,13 +171,10 @@ def test_forward_gathers_and_checks_its_batch(shape, value, dtype):
     for where, finite in ((order[-1], False), (order[0], False), (outside, True)):
         bad = source.copy()
         bad[where, -1] = value
-        assert (
-            dense_forward(kernel_table(W.dtype), batch, W, b, Z, code, scal, one, bad, order, True)
-            == finite
-        )
-        assert dense_forward(
-            kernel_table(W.dtype), batch, W, b, Z, code, scal, one, bad, order, False
-        )
+        table = kernel_table(W.dtype)
+        checked = dense_forward(table, batch, W, b, Z, code, scal, one, bad, order, True, partial)
+        assert checked == finite
+        assert dense_forward(table, batch, W, b, Z, code, scal, one, bad, order, False, partial)
 
 
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "leaky_relu"])
@@ -161,7 +197,24 @@ def test_input_grad(shape, activation, dtype):
     assert_close(dA, expected, dtype, factor=10)
 
 
-@pytest.mark.parametrize("name", ["blas", "parallel blocks"])
+def test_a_split_forward_pass_without_room_for_its_blocks_runs_whole(dtype):
+    """``partial`` too small for the blocks: the product is not split, and nothing is written."""
+    A, W, b, _ = _arrays(SHAPES["split over the inputs"], dtype)
+    code, one = ACTIVATIONS["relu"], np.int64(ONE)
+    split = _partial(A, W)
+    small = np.full(A.shape[0] * W.shape[1], np.nan, dtype=dtype)
+    Z_split, Z_whole = (np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype) for _ in range(2))
+    _forward(A, W, b, Z_split, code, make_scalars(np.dtype(dtype)), one, split)
+    _forward(A, W, b, Z_whole, code, make_scalars(np.dtype(dtype)), one, small)
+    assert np.isnan(small).all()
+    if MAX_BLOCKS > 1:
+        assert not np.isnan(split).all()
+    expected = np.maximum(A.astype(np.float64) @ W.astype(np.float64) + b, 0)
+    for Z in (Z_split, Z_whole):
+        assert_close(Z, expected, dtype, factor=10)
+
+
+@pytest.mark.parametrize("name", ["blas", "parallel blocks", "split over the inputs"])
 def test_blas_products_apply_the_weight_factor(name, dtype):
     """BLAS multiplies ``W`` by the factor in its slot; see nnjit.propagation.backward."""
     A, W, b, dZ = _arrays(SHAPES[name], dtype)
@@ -227,7 +280,7 @@ def test_momentum_step_in_the_blocks_equals_the_serial_step(shape, nesterov, dty
     dt = np.dtype(dtype).type
     cfg = SGDConfig(dt(0.1), dt(0.9), nesterov, dt(0.01))
     scal = make_scalars(np.dtype(dtype))
-    blocks = n_blocks(A.shape[0], k, m, k, scal)
+    blocks = max(n_blocks(A.shape[0], k, m, k, scal), split_blocks(A.shape[0], k, m, scal))
     scal[[MINUS_LR, MOMENTUM, L2, NESTEROV]] = -cfg.lr, cfg.momentum, cfg.l2, nesterov
     V = np.random.default_rng(5).standard_normal(W.shape).astype(dtype)
     G = np.empty_like(W)

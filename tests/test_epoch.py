@@ -93,6 +93,31 @@ def test_momentum_in_parallel_blocks_matches_numpy(nesterov, dtype):
     assert_close(history.loss, expected.loss, dtype, factor)
 
 
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"l2": 0.01}, {"momentum": 0.9}], ids=["plain", "L2", "momentum"]
+)
+@pytest.mark.parametrize("hidden", ["relu", "sigmoid"])
+def test_products_split_over_the_inputs_match_numpy(hidden, kwargs, dtype):
+    """Mini-batches of ten through wide layers: forward, input gradient and step in blocks.
+
+    The first two layers' products are too small for row blocks and are split
+    over their inputs (see :func:`nnjit.dense.split_blocks`); the last batch,
+    of three rows, goes to the loops.
+    """
+    sizes, n = (200, 160, 96, 3), 10 * 6 + 3
+    net, X, y = make_problem(hidden, "softmax", "cross_entropy", sizes=sizes, n=n, dtype=dtype)
+    reference = twin(net, "numpy")
+    # At lr 0.05 the ReLU network's rounding differences grow a thousandfold
+    # in two epochs, on either code path.
+    kwargs = {"epochs": 2, "batch_size": 10, "lr": 0.01, "seed": 2, **kwargs}
+    history = net.fit(X, y, **kwargs)
+    expected = reference.fit(X, y, **kwargs)
+    factor = 100 if dtype == "float32" else 10
+    assert_close(net.params, reference.params, dtype, factor)
+    assert_close(history.loss, expected.loss, dtype, factor)
+    assert_close(net.forward(X[:10]), reference.forward(X[:10]), dtype, factor)
+
+
 def test_epochs_in_one_call_equal_epochs_one_by_one():
     """Without validation data several epochs run per compiled call; with it, one."""
     net, X, y = make_problem("relu", "softmax", "cross_entropy", sizes=(4, 9, 3))

@@ -32,6 +32,7 @@ def test_loss_and_grad_match_numpy(hidden, output, loss, dtype):
         ((5, 1), 4),  # no hidden layer
         ((30, 40, 20), 64),  # BLAS-sized products
         ((64, 128, 128, 10), 300),  # parallel row blocks
+        ((200, 160, 96, 3), 10),  # blocks over the inputs
     ],
 )
 def test_shapes_match_numpy(sizes, n, dtype):

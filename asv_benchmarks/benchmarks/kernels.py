@@ -96,6 +96,9 @@ class DenseKernels:
         self.scal = dense.make_scalars(np.dtype(dtype))
         self.one = np.int64(dense.ONE)  # the slot of W's factor: 1
         self.no_rows = np.empty(0, dtype=np.int64)  # no batch to gather
+        # Room for the blocks of a product split over the inputs (W3's).
+        size = dense.split_buffer_size((n_in, n_out), rows, dense.blocks_here())
+        self.partial = np.empty(size, dtype=dtype)
         self.kernels = kernel_table(np.dtype(dtype))
         self.limiter = common.pin_blas(backend)
         for method in (self.time_forward, self.time_input_grad, self.time_weight_grad):
@@ -108,7 +111,7 @@ class DenseKernels:
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
             args = (self.kernels, self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
-            dense.dense_forward(*args, self.X, self.no_rows, False)
+            dense.dense_forward(*args, self.X, self.no_rows, False, self.partial)
         else:
             reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
 
