@@ -21,7 +21,15 @@ import numpy as np
 from nnjit import epoch
 from nnjit.blas import single_threaded
 from nnjit.contention import fewer_threads_when_busy
-from nnjit.dense import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, PARALLEL_MIN_WORK, blocks_here
+from nnjit.dense import (
+    BLAS_MIN_ROWS,
+    BLAS_MIN_WEIGHTS,
+    PARALLEL_MIN_WORK,
+    SPLITS,
+    blocks_here,
+    split_buffer_size,
+    splits_any,
+)
 from nnjit.kernel_cache import cache_directory, cache_lock
 from nnjit.kernel_calls import TABLE_TYPE
 from nnjit.kernel_compile import compile_kernels, kernel_table
@@ -37,6 +45,8 @@ CHUNK_ROWS = 4096
 
 # The dtypes whose kernels this process has compiled or loaded from the cache.
 _KERNELS_READY: set[np.dtype] = set()
+# The dtypes whose table also holds the kernel of products split over inputs.
+_SPLITS_READY: set[np.dtype] = set()
 
 
 class NumbaBackend:
@@ -82,14 +92,17 @@ class NumbaBackend:
         network's pass.  With ``stop_waiting`` BLAS's idle workers are also
         stopped (see :func:`nnjit.blas.single_threaded`).  If a product may be
         split into parallel blocks (``nnjit.dense.n_blocks``: BLAS products of
-        at least ``PARALLEL_MIN_WORK`` multiply-adds), the call also runs on
+        at least ``PARALLEL_MIN_WORK`` multiply-adds; or split over its inputs,
+        ``nnjit.dense.split_blocks``), the call also runs on
         fewer threads while other programs keep the cores busy (see
         :mod:`nnjit.contention`).
         """
         weights = self._blas_weights(rows)
         if not weights:
             return contextlib.nullcontext()
-        if blocks_here() == 1 or rows * max(weights) < PARALLEL_MIN_WORK:
+        sizes, blocks = self.layout.sizes, blocks_here()
+        splits = split_buffer_size(sizes, rows, blocks) > 0
+        if blocks == 1 or (rows * max(weights) < PARALLEL_MIN_WORK and not splits):
             return single_threaded(stop_waiting=stop_waiting)
         return _pinned_beside_other_work(stop_waiting)
 
@@ -227,8 +240,19 @@ class NumbaBackend:
         (see :meth:`_load_kernels`).  With ``loading`` it only compiles or
         loads the entry point for these arguments, and returns ``(0, None)``.
         """
+        # Whether a batch of this call splits a product over its inputs (see
+        # nnjit.dense.split_blocks): only then is the kernel of the split needed.
+        work = state["work"]
+        N = data[0].shape[0]
+        sizes = (batch_size, N % batch_size)
+        splits = work.partial.size > 0 and splits_any(self.layout.sizes, sizes, blocks_here())
+        work.scal[SPLITS] = splits
         if not (loading or self.kernels_ready):
-            self._load_kernels()
+            self._load_kernels(splits)
+        elif splits and not loading and self.dtype not in _SPLITS_READY:
+            with cache_lock(cache_directory()):
+                kernel_table(self.dtype, splits=True)
+            _SPLITS_READY.add(self.dtype)
         if lrs is None:
             lrs = np.array([cfg.lr], dtype=self.dtype)
         stats = np.zeros((lrs.size, 4))
@@ -238,13 +262,13 @@ class NumbaBackend:
         if loading:
             epoch.run_epochs.compile((TABLE_TYPE, *(numba.typeof(arg) for arg in args)))
             return 0, None
-        done = epoch.run_epochs(kernel_table(self.dtype), *args)
+        done = epoch.run_epochs(kernel_table(self.dtype, splits), *args)
         if done == epoch.BAD_INPUT:
             check_finite(data[0], "X", self.dtype)
             raise AssertionError("the compiled check found a non-finite input that NumPy did not")
         return int(done), stats
 
-    def _load_kernels(self) -> None:
+    def _load_kernels(self, splits: bool) -> None:
         """Compile or load the kernels and the entry point for this dtype, holding the lock.
 
         The entry point is compiled for the one signature that every call
@@ -252,7 +276,10 @@ class NumbaBackend:
         the kernels for theirs (see :func:`nnjit.kernel_compile.compile_kernels`);
         the lock keeps another process from compiling into numba's cache at
         the same time (see :mod:`nnjit.kernel_cache`).  The call that follows
-        then trains without holding it.
+        then trains without holding it.  With ``splits``, also the kernel of
+        the products split over their inputs, which only some networks and
+        batch sizes need (see :func:`nnjit.dense.split_blocks`): it adds about
+        2 s to a cold compile.
 
         Raises
         ------
@@ -269,9 +296,13 @@ class NumbaBackend:
         params = np.zeros(self.layout.n_params, dtype=self.dtype)
         with cache_lock(cache_directory()):
             compile_kernels(
-                self.dtype, lambda: self._evaluate(params, X, out, out, 0.0, False, loading=True)
+                self.dtype,
+                lambda: self._evaluate(params, X, out, out, 0.0, False, loading=True),
+                splits=splits,
             )
         _KERNELS_READY.add(self.dtype)
+        if splits:
+            _SPLITS_READY.add(self.dtype)
 
 
 @contextlib.contextmanager

@@ -94,12 +94,13 @@ PRODUCT = 3
 GATHER_ROWS, CHECK_ROWS = 4, 8
 
 # Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
-# Then the momentum, L2 and Nesterov flag of the step (see _block_config), and
-# MAX_BLOCKS.  After them, one slot per block for the result of a finiteness
-# check, then one per layer for the factor its stored weights are to be
-# multiplied by (see nnjit.propagation).  The layout is the same on every
-# machine.
-ONE, ZERO, MINUS_LR, DECAY, STEP, MOMENTUM, L2, NESTEROV, BLOCKS, FINITE = range(10)
+# Then the momentum, L2 and Nesterov flag of the step (see _block_config),
+# MAX_BLOCKS, and whether products may be split over their inputs (the
+# kernel that runs them is in the table; see split_blocks).  After them, one
+# slot per block for the result of a finiteness check, then one per layer for
+# the factor its stored weights are to be multiplied by (see
+# nnjit.propagation).  The layout is the same on every machine.
+ONE, ZERO, MINUS_LR, DECAY, STEP, MOMENTUM, L2, NESTEROV, BLOCKS, SPLITS, FINITE = range(11)
 WEIGHT_SCALES = FINITE + BLOCK_LIMIT
 
 
@@ -134,8 +135,12 @@ def split_blocks(batch, n_in, n_out, scal):
     ``W``, which stay in its core's cache from one step to the next; split
     over the samples, both cores would read all of ``W`` just after the
     other core wrote half of it.  The blocks, like the row blocks, depend on
-    the shapes and ``scal[BLOCKS]`` only.
+    the shapes and ``scal[BLOCKS]`` only.  1 unless ``scal[SPLITS]``: the
+    kernel that runs the blocks compiles only for the processes that need it
+    (see :func:`split_buffer_size`, which decides it from the shapes too).
     """
+    if scal[SPLITS] == 0:
+        return 1
     if batch * n_in * n_out < SPLIT_MIN_WORK or not use_blas(batch, n_in, n_out):
         return 1
     if n_blocks(batch, n_in, n_out, batch, scal) > 1:
@@ -798,10 +803,36 @@ def split_buffer_size(sizes: tuple[int, ...], rows: int, blocks: int) -> int:
     return size
 
 
-def make_scalars(dtype: np.dtype, layers: int = 1) -> np.ndarray:
-    """The scalar slots for a network of ``layers`` layers, with the constants filled in."""
+def splits_any(sizes: tuple[int, ...], batches: tuple[int, ...], blocks: int) -> bool:
+    """Whether a batch of one of the sizes ``batches`` splits a product over its inputs.
+
+    The rule of :func:`split_blocks` (with :func:`n_blocks` and
+    :func:`use_blas`) for a network of layer sizes ``sizes`` whose products
+    take up to ``blocks`` blocks, in Python: a call sets ``scal[SPLITS]``
+    from it, so that only calls that split load the kernel that runs the
+    blocks, and every call that would split does.
+    """
+    for n_in, n_out in itertools.pairwise(sizes):
+        weights = n_in * n_out
+        for rows in batches:
+            work = rows * weights
+            if rows < BLAS_MIN_ROWS or weights < BLAS_MIN_WEIGHTS or work < SPLIT_MIN_WORK:
+                continue
+            row_blocks = min(blocks, rows // MIN_BLOCK_ROWS) if work >= PARALLEL_MIN_WORK else 1
+            if row_blocks <= 1 and min(blocks, n_in // MIN_BLOCK_INPUTS) > 1:
+                return True
+    return False
+
+
+def make_scalars(dtype: np.dtype, layers: int = 1, splits: bool = True) -> np.ndarray:
+    """The scalar slots for a network of ``layers`` layers, with the constants filled in.
+
+    ``splits``: whether products may be split over their inputs, which needs
+    the table of ``kernel_table(dtype, splits=True)``.
+    """
     scal = np.zeros(WEIGHT_SCALES + layers, dtype=dtype)
     scal[ONE] = 1
     scal[BLOCKS] = blocks_here()
+    scal[SPLITS] = 1 if splits else 0
     scal[WEIGHT_SCALES:] = 1
     return scal

@@ -51,6 +51,8 @@ from nnjit.kernel_calls import (
     PARALLEL_BLOCKS,
     PARALLEL_INPUTS,
     SGD_STEP,
+    SPLIT_BLOCKS,
+    SUM_BLOCKS,
 )
 from nnjit.losses import output_delta
 from nnjit.sgd import sgd_step
@@ -71,10 +73,12 @@ KERNELS = (
 )
 # What the helper compiles: the kernels of nnjit.dense with BLAS products,
 # which share them and nothing else with the rest, except sgd_step, which
-# _parallel_blocks calls and this process compiles first.  The two small
-# kernels of nnjit.dense without products compile here: with them the helper
-# took longer than this process.
-HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS, PARALLEL_INPUTS)
+# _parallel_blocks calls and this process compiles first.  _parallel_inputs
+# compiles only where a product may be split over its inputs (see
+# kernel_table); the two small kernels of the split compile in the helper
+# when it has no _parallel_inputs to compile, and here when it has, which
+# balances the two processes best.
+HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"
 # Seconds to wait for the helper, which took 6-8: one stuck on something else
@@ -83,8 +87,8 @@ HELPER_TIMEOUT = 300.0
 
 # The table of each dtype, once this process has it.
 _tables: dict[np.dtype, np.ndarray] = {}
-# The dtypes whose HELPER_KERNELS a helper compiled, for this process.
-HELPED: set[np.dtype] = set()
+# The dtypes whose kernels a helper compiled in this process, and which.
+HELPED: dict[np.dtype, tuple[int, ...]] = {}
 
 
 def _signature(which: int, dtype: np.dtype) -> numba.core.typing.Signature:
@@ -121,8 +125,13 @@ def _address(which: int, dtype: np.dtype) -> int:
     return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
 
 
-def kernel_table(dtype: np.dtype) -> np.ndarray:
+def kernel_table(dtype: np.dtype, splits: bool = True) -> np.ndarray:
     """The address of every kernel for ``dtype``, compiling or loading them if needed.
+
+    With ``splits=False`` the slot of ``_parallel_inputs``, which runs the
+    products split over their inputs, may hold 0: the table then serves only
+    scalar slots made with ``make_scalars(..., splits=False)``.  Call it
+    holding the cache's lock unless the kernels are loaded.
 
     Returns
     -------
@@ -132,9 +141,19 @@ def kernel_table(dtype: np.dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     table = _tables.get(dtype)
     if table is None:
-        table = np.array([_address(which, dtype) for which in range(len(KERNELS))], np.int64)
+        table = np.zeros(len(KERNELS), np.int64)
+        for which in range(len(KERNELS)):
+            if which != PARALLEL_INPUTS:
+                table[which] = _address(which, dtype)
         _tables[dtype] = table
+    if splits and table[PARALLEL_INPUTS] == 0:
+        table[PARALLEL_INPUTS] = _address(PARALLEL_INPUTS, dtype)
     return table
+
+
+def _helper_kernels(splits: bool) -> tuple[int, ...]:
+    """What a helper compiles; see :data:`HELPER_KERNELS`."""
+    return HELPER_KERNELS + ((PARALLEL_INPUTS,) if splits else (SPLIT_BLOCKS, SUM_BLOCKS))
 
 
 def _python() -> str:
@@ -156,9 +175,9 @@ def helper_allowed() -> bool:
     return usable_cores() >= 2
 
 
-def _start_helper(dtype: np.dtype) -> subprocess.Popen | None:
+def _start_helper(dtype: np.dtype, kernels: tuple[int, ...]) -> subprocess.Popen | None:
     """Start the helper on this copy of nnjit, whatever put it on this process's path."""
-    command = [_python(), "-m", __name__, dtype.name, *(NAMES[w] for w in HELPER_KERNELS)]
+    command = [_python(), "-m", __name__, dtype.name, *(NAMES[w] for w in kernels)]
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = [package_parent, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
@@ -184,13 +203,15 @@ def _finished(process: subprocess.Popen) -> int | None:
 
 
 def compile_kernels(
-    dtype: np.dtype, entry_point: Callable[[], object], helper: bool = True
+    dtype: np.dtype, entry_point: Callable[[], object], helper: bool = True, splits: bool = True
 ) -> np.ndarray:
     """Compile or load the kernels of ``dtype`` and, with ``entry_point()``, the entry point.
 
     Call it holding the cache's lock.  With ``helper``, if the first kernel
     has to be compiled and :func:`helper_allowed`, a second process compiles
-    :data:`HELPER_KERNELS` meanwhile.
+    the kernels of :data:`HELPER_KERNELS` meanwhile.  Without ``splits``
+    the kernel of the products split over their inputs is left out, as in
+    :func:`kernel_table`.
 
     Returns
     -------
@@ -199,21 +220,22 @@ def compile_kernels(
     """
     dtype = np.dtype(dtype)
     process = None
+    helped = _helper_kernels(splits)
     if _compiled(FIRST, dtype) and helper and helper_allowed():
-        process = _start_helper(dtype)
+        process = _start_helper(dtype, helped)
     try:
         for which in range(len(KERNELS)):
-            if process is None or which not in HELPER_KERNELS:
+            if (process is None or which not in helped) and (splits or which != PARALLEL_INPUTS):
                 _compiled(which, dtype)
         entry_point()
         if process is not None and _finished(process) == 0:
-            HELPED.add(dtype)
+            HELPED[dtype] = helped
     finally:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
     # The helper's kernels come from the cache now, or compile here if it failed.
-    return kernel_table(dtype)
+    return kernel_table(dtype, splits)
 
 
 def main(argv: list[str]) -> int:

@@ -36,7 +36,7 @@ import numpy as np
 from nnjit import compile_profile
 from nnjit.kernel_cache import cache_directory
 from nnjit.kernel_calls import NAMES
-from nnjit.kernel_compile import ENV_HELPER, HELPED, HELPER_KERNELS
+from nnjit.kernel_compile import ENV_HELPER, HELPED
 from nnjit.validation import check_dtype
 
 DTYPES = ("float64", "float32")
@@ -69,8 +69,10 @@ def warm(dtype: str) -> dict[str, Any]:
     misses, hits = cache_counts()
     start = time.perf_counter()
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((8, 3)).astype(dtype)
-    net = Network([3, 4, 2], "relu", "softmax", "cross_entropy", dtype=dtype, seed=0)
+    # Wide enough for products split over their inputs, so that their kernel
+    # compiles too (see nnjit.dense.split_blocks).
+    X = rng.standard_normal((8, 128)).astype(dtype)
+    net = Network([128, 1024, 2], "relu", "softmax", "cross_entropy", dtype=dtype, seed=0)
     net.fit(X, rng.integers(0, 2, 8), epochs=1, batch_size=4)
     net.predict(X)
     seconds = time.perf_counter() - start
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             _print_profile(profile.functions())
             if result["source"] == "compiled" and np.dtype(dtype) in HELPED:
-                helped = ", ".join(NAMES[which] for which in HELPER_KERNELS)
+                helped = ", ".join(NAMES[which] for which in HELPED[np.dtype(dtype)])
                 print(
                     f"    meanwhile a helper process compiled {helped}, not timed"
                     f" here ({ENV_HELPER}=0 compiles everything in this process)"

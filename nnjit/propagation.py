@@ -48,12 +48,13 @@ class Workspace(NamedTuple):
     row_loss: np.ndarray  # (rows,) float64
     row_correct: np.ndarray  # (rows,) int64
     scal: np.ndarray  # BLAS's alpha and beta slots, see nnjit.dense
-    partial: np.ndarray  # the blocks' results of products split over the inputs
+    partial: np.ndarray  # the blocks' results of products split over the inputs, if any
 
 
 def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Workspace:
     """Allocate the buffers for batches of up to ``rows`` samples."""
     widest = max(sizes[1:])
+    partial = split_buffer_size(sizes, rows, blocks_here())
     return Workspace(
         inputs=np.empty((rows, sizes[0]), dtype=dtype),
         targets=np.empty((rows, sizes[-1]), dtype=dtype),
@@ -62,8 +63,8 @@ def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Worksp
         delta=np.empty(2 * rows * widest, dtype=dtype),
         row_loss=np.empty(rows, dtype=np.float64),
         row_correct=np.empty(rows, dtype=np.int64),
-        scal=make_scalars(dtype, len(sizes) - 1),
-        partial=np.empty(split_buffer_size(sizes, rows, blocks_here()), dtype=dtype),
+        scal=make_scalars(dtype, len(sizes) - 1, splits=partial > 0),
+        partial=np.empty(partial, dtype=dtype),
     )
 
 

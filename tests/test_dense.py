@@ -26,6 +26,7 @@ from nnjit.dense import (
     MOMENTUM,
     NESTEROV,
     ONE,
+    SPLITS,
     WEIGHT_SCALES,
     ZERO,
     column_sums,
@@ -37,9 +38,11 @@ from nnjit.dense import (
     rows_finite,
     split_blocks,
     split_buffer_size,
+    splits_any,
     use_blas,
 )
 from nnjit.kernel_compile import kernel_table
+from nnjit.propagation import make_workspace
 from nnjit.sgd import SGDConfig, sgd_step
 
 # (rows, n_in, n_out) and the path each reaches.
@@ -195,6 +198,39 @@ def test_input_grad(shape, activation, dtype):
     A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
     expected = (dZ64 @ W64.T) * reference.DERIVATIVES[activation](A64)
     assert_close(dA, expected, dtype, factor=10)
+
+
+@pytest.mark.parametrize("sizes", [(784, 30, 10), (200, 80, 3), (784, 512, 512, 10), (64, 128, 10)])
+def test_the_python_rule_of_splits_is_the_compiled_one(sizes):
+    """``splits_any`` decides which calls load the split kernel: it must agree."""
+    scal = make_scalars(np.dtype("float64"))
+    for blocks in (1, 2, 3, BLOCK_LIMIT):
+        scal[BLOCKS] = blocks
+        for r in range(1, 300):
+            compiled = any(split_blocks(r, k, m, scal) > 1 for k, m in itertools.pairwise(sizes))
+            assert splits_any(sizes, (r,), blocks) == compiled, (blocks, r)
+
+
+def test_a_workspace_allows_splits_only_where_a_product_may_split():
+    """A workspace that denies splits denies none that the rule would take.
+
+    So the choice of workspace never changes a result, and the split's
+    kernel, which only some networks compile, is never called without it.
+    """
+    for sizes, rows in [((784, 30, 10), 10), ((3, 4, 2), 8), ((784, 100, 10), 200)]:
+        work = make_workspace(sizes, rows, np.dtype("float64"))
+        may_split = work.partial.size > 0
+        assert work.scal[SPLITS] == may_split
+        allowed = work.scal.copy()
+        allowed[SPLITS] = 1
+        if not may_split:
+            for k, m in itertools.pairwise(sizes):
+                for r in range(1, rows + 1):
+                    assert split_blocks(r, k, m, allowed) == 1
+        if sizes == (784, 30, 10):
+            assert may_split == (MAX_BLOCKS > 1)
+    scal = make_scalars(np.dtype("float64"), splits=False)
+    assert split_blocks(*SHAPES["split over the inputs"], scal) == 1
 
 
 def test_a_split_forward_pass_without_room_for_its_blocks_runs_whole(dtype):

@@ -15,7 +15,14 @@ from numba.core.errors import TypingError
 from nnjit import kernel_compile
 from nnjit.activations import ACTIVATIONS
 from nnjit.kernel_cache import cache_lock, held_locks
-from nnjit.kernel_calls import ACTIVATE_ROWS, NAMES, call
+from nnjit.kernel_calls import (
+    ACTIVATE_ROWS,
+    NAMES,
+    PARALLEL_INPUTS,
+    SPLIT_BLOCKS,
+    SUM_BLOCKS,
+    call,
+)
 from nnjit.kernel_compile import ENV_HELPER, FIRST, compile_kernels, helper_allowed, kernel_table
 
 
@@ -90,7 +97,7 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
     dtype = np.dtype(dtype)
     events = []
 
-    def start_helper(dt):
+    def start_helper(dt, kernels):
         events.append("helper")
         return _Helper(returncode)
 
@@ -98,16 +105,37 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
     monkeypatch.setattr(kernel_compile, "_compiled", lambda which, dt: which == FIRST)
     monkeypatch.setattr(kernel_compile, "helper_allowed", lambda: True)
     monkeypatch.setattr(kernel_compile, "_start_helper", start_helper)
-    monkeypatch.setattr(kernel_compile, "HELPED", set())
+    monkeypatch.setattr(kernel_compile, "HELPED", {})
     table = compile_kernels(dtype, lambda: events.append("entry point"))
     assert events == ["helper", "entry point"]
     assert (table == kernel_table(dtype)).all()
     assert (dtype in kernel_compile.HELPED) == (returncode == 0)
+    if returncode == 0:
+        assert kernel_compile.HELPED[dtype] == (*kernel_compile.HELPER_KERNELS, PARALLEL_INPUTS)
+
+
+def test_the_split_kernel_compiles_only_where_needed(monkeypatch, dtype):
+    """Without ``splits`` the helper compiles the split's two small kernels instead."""
+    dtype = np.dtype(dtype)
+    started, compiled = [], []
+    monkeypatch.setattr(
+        kernel_compile, "_compiled", lambda which, dt: compiled.append(which) or which == FIRST
+    )
+    monkeypatch.setattr(kernel_compile, "helper_allowed", lambda: True)
+    monkeypatch.setattr(
+        kernel_compile, "_start_helper", lambda dt, kernels: started.append(kernels) or _Helper(0)
+    )
+    monkeypatch.setattr(kernel_compile, "HELPED", {})
+    compile_kernels(dtype, lambda: None, splits=False)
+    assert started == [(*kernel_compile.HELPER_KERNELS, SPLIT_BLOCKS, SUM_BLOCKS)]
+    assert PARALLEL_INPUTS not in compiled
+    assert not set(started[0]) & set(compiled[1:])  # each kernel compiles in one process
+    assert kernel_table(dtype, splits=True)[PARALLEL_INPUTS] != 0
 
 
 def test_no_helper_without_a_first_kernel_to_compile(monkeypatch, dtype):
     """A warm cache starts no process."""
-    monkeypatch.setattr(kernel_compile, "_start_helper", lambda dt: pytest.fail("started"))
+    monkeypatch.setattr(kernel_compile, "_start_helper", lambda dt, kernels: pytest.fail("started"))
     compile_kernels(np.dtype(dtype), lambda: None)
 
 
@@ -141,7 +169,7 @@ def test_the_helper_runs_this_copy_of_nnjit(monkeypatch, tmp_path):
     monkeypatch.setattr(subprocess, "Popen", popen)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     with cache_lock(str(tmp_path)):
-        kernel_compile._start_helper(np.dtype("float32"))
+        kernel_compile._start_helper(np.dtype("float32"), kernel_compile.HELPER_KERNELS)
         assert started["pass_fds"] == held_locks() != ()  # it shares the lock
     package_parent = os.path.dirname(os.path.dirname(kernel_compile.__file__))
     assert started["env"]["PYTHONPATH"].split(os.pathsep) == [package_parent, str(tmp_path)]
@@ -154,9 +182,9 @@ def test_a_stuck_helper_is_killed_and_its_kernels_compile_here(monkeypatch, dtyp
     helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     monkeypatch.setattr(kernel_compile, "_compiled", lambda which, dt: which == FIRST)
     monkeypatch.setattr(kernel_compile, "helper_allowed", lambda: True)
-    monkeypatch.setattr(kernel_compile, "_start_helper", lambda dt: helper)
+    monkeypatch.setattr(kernel_compile, "_start_helper", lambda dt, kernels: helper)
     monkeypatch.setattr(kernel_compile, "HELPER_TIMEOUT", 0.5)
-    monkeypatch.setattr(kernel_compile, "HELPED", set())
+    monkeypatch.setattr(kernel_compile, "HELPED", {})
     table = compile_kernels(dtype, lambda: None)
     assert helper.poll() is not None  # killed
     assert dtype not in kernel_compile.HELPED
