@@ -136,8 +136,9 @@ def split_blocks(batch, n_in, n_out, scal):
     over the samples, both cores would read all of ``W`` just after the
     other core wrote half of it.  The blocks, like the row blocks, depend on
     the shapes and ``scal[BLOCKS]`` only.  1 unless ``scal[SPLITS]``: the
-    kernel that runs the blocks compiles only for the processes that need it
-    (see :func:`split_buffer_size`, which decides it from the shapes too).
+    kernel that runs the blocks compiles only for the calls that need it,
+    which :func:`split_count`, the same rule in Python, tells from their
+    batch sizes.
     """
     if scal[SPLITS] == 0:
         return 1
@@ -327,32 +328,27 @@ def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, p
     k, m = W.shape
     blocks = n_blocks(n, k, m, n, scal)
     split = call(kernels, SPLIT_BLOCKS, (n, k, m, scal))
-    if split * n * m > partial.size:
-        split = 1
+    task = FORWARD | (GATHER_ROWS if rows.size > 0 else 0) | (CHECK_ROWS if check else 0)
     finite = True
-    if blocks > 1 or split > 1:
-        task = FORWARD | (GATHER_ROWS if rows.size > 0 else 0) | (CHECK_ROWS if check else 0)
+    if 1 < split and split * n * m <= partial.size:
+        blocks = split
         P = view2d(partial, 0, split * n, m)
-        if split > 1:
-            blocks = split
-            matrices = (A, W, Z, source, P)
-            args = (np.int64(task), matrices, b, code, scal, alpha, blocks, rows)
-            call(kernels, PARALLEL_INPUTS, args)
-        else:
-            slots = (alpha, np.int64(ZERO))
-            args = (np.int64(task), (A, W, Z, source, Z), b, code, scal, slots, blocks, rows)
-            call(kernels, PARALLEL_BLOCKS, args)
-        if check:
-            for index in range(blocks):
-                finite = finite and scal[FINITE + index] != 0
-        if split > 1:
-            call(kernels, SUM_BLOCKS, (P, b, Z, split, code))
+        args = (np.int64(task), (A, W, Z, source, P), b, code, scal, alpha, blocks, rows)
+        call(kernels, PARALLEL_INPUTS, args)
+        call(kernels, SUM_BLOCKS, (P, b, Z, split, code))
+    elif blocks > 1:
+        slots = (alpha, np.int64(ZERO))
+        args = (np.int64(task), (A, W, Z, source, Z), b, code, scal, slots, blocks, rows)
+        call(kernels, PARALLEL_BLOCKS, args)
     else:
         for i in range(rows.size):
             copy_vector(row(A, i), row(source, rows[i]))
         if check:
             finite = rows_finite(A, np.int64(0), n)
         call(kernels, FORWARD_ROWS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
+    if check and blocks > 1:  # each parallel block checked its own part
+        for index in range(blocks):
+            finite = finite and scal[FINITE + index] != 0
     if not is_piecewise_linear(code):
         call(kernels, ACTIVATE_ROWS, (Z, np.int64(0), n, code))
     return finite
@@ -526,11 +522,11 @@ def dense_input_grad(kernels, dZ, W, A, dA, code, scal, alpha):
     matrices = (dZ, W, dA, A, A)
     task = np.int64(INPUT_GRAD)
     if split > 1:
-        args = (task, matrices, scal, code, scal, alpha, split, _no_rows())
+        args = (task, matrices, scal, code, scal, alpha, split, _no_rows(kernels))
         call(kernels, PARALLEL_INPUTS, args)
     elif blocks > 1:
         slots = (alpha, np.int64(ZERO))
-        args = (task, matrices, scal, code, scal, slots, blocks, _no_rows())
+        args = (task, matrices, scal, code, scal, slots, blocks, _no_rows(kernels))
         call(kernels, PARALLEL_BLOCKS, args)
     else:
         args = (dZ, W, A, dA, code, scal, alpha, np.int64(0), rows)
@@ -650,7 +646,7 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum):
         matrices = (A, dZ, C, W, V)
         flag = np.int64(1) if momentum else np.int64(0)
         task = np.int64(OUTER)
-        args = (task, matrices, scal, flag, scal, (alpha, beta), blocks, _no_rows())
+        args = (task, matrices, scal, flag, scal, (alpha, beta), blocks, _no_rows(kernels))
         call(kernels, PARALLEL_BLOCKS, args)
         return momentum
     call(kernels, OUTER_ROWS, (A, dZ, C, scal, alpha, beta, np.int64(0), k))
@@ -664,9 +660,14 @@ def _block_config(scal):
 
 
 @inline
-def _no_rows():
-    # Only parallel products take it, so the allocation is rare.
-    return np.empty(0, dtype=np.int64)
+def _no_rows(kernels):
+    """No rows to gather, for the products that gather none: an empty int64 array.
+
+    A view of the kernel table, which has that type: a product split over
+    its inputs runs in blocks at every step, and a new empty array would be
+    an allocation per step.
+    """
+    return kernels[:0]
 
 
 @jit_parallel
@@ -783,22 +784,36 @@ def blocks_here() -> int:
     return MAX_BLOCKS if os.getpid() == POOL_PID else 1
 
 
+def split_count(rows: int, n_in: int, n_out: int, blocks: int) -> int:
+    """:func:`split_blocks` in Python, for a batch of ``rows`` and up to ``blocks`` blocks.
+
+    With ``scal[SPLITS]`` set; the one statement of the rule outside compiled
+    code, from which a call decides whether it needs the split's kernel and a
+    workspace how much room the blocks need.
+    """
+    work = rows * n_in * n_out
+    if work < SPLIT_MIN_WORK or rows < BLAS_MIN_ROWS or n_in * n_out < BLAS_MIN_WEIGHTS:
+        return 1
+    if work >= PARALLEL_MIN_WORK and min(blocks, rows // MIN_BLOCK_ROWS) > 1:
+        return 1  # row blocks
+    return max(1, min(blocks, n_in // MIN_BLOCK_INPUTS))
+
+
 def split_buffer_size(sizes: tuple[int, ...], rows: int, blocks: int) -> int:
     """Values the forward passes split over the inputs need for batches of up to ``rows``.
 
     The size of :func:`dense_forward`'s ``partial`` for a network of layer
     sizes ``sizes`` whose products take up to ``blocks`` blocks: the largest
-    ``split_blocks(r, n_in, n_out) * r * n_out`` over the layers and the
-    batch sizes ``r <= rows`` (a bound, computed from the rules of
-    :func:`n_blocks` and :func:`split_blocks`).
+    ``split_count(r, n_in, n_out, blocks) * r * n_out`` over the layers and
+    the batch sizes ``r <= rows``.  The batches that split a layer's product
+    run from the first with enough work to the last too small for row
+    blocks, so the largest of them is the only one to look at.
     """
     size = 0
     for n_in, n_out in itertools.pairwise(sizes):
-        split = min(blocks, n_in // MIN_BLOCK_INPUTS)
-        weights = n_in * n_out
-        # The most rows a product still too small for row blocks can have.
-        most = min(rows, max(2 * MIN_BLOCK_ROWS - 1, (PARALLEL_MIN_WORK - 1) // weights))
-        if split > 1 and most * weights >= SPLIT_MIN_WORK:
+        most = min(rows, max(2 * MIN_BLOCK_ROWS - 1, (PARALLEL_MIN_WORK - 1) // (n_in * n_out)))
+        split = split_count(most, n_in, n_out, blocks)
+        if split > 1:
             size = max(size, split * most * n_out)
     return size
 
@@ -806,22 +821,14 @@ def split_buffer_size(sizes: tuple[int, ...], rows: int, blocks: int) -> int:
 def splits_any(sizes: tuple[int, ...], batches: tuple[int, ...], blocks: int) -> bool:
     """Whether a batch of one of the sizes ``batches`` splits a product over its inputs.
 
-    The rule of :func:`split_blocks` (with :func:`n_blocks` and
-    :func:`use_blas`) for a network of layer sizes ``sizes`` whose products
-    take up to ``blocks`` blocks, in Python: a call sets ``scal[SPLITS]``
-    from it, so that only calls that split load the kernel that runs the
-    blocks, and every call that would split does.
+    A call sets ``scal[SPLITS]`` from it, so that only calls that split load
+    the kernel that runs the blocks, and every call that would split does.
     """
-    for n_in, n_out in itertools.pairwise(sizes):
-        weights = n_in * n_out
-        for rows in batches:
-            work = rows * weights
-            if rows < BLAS_MIN_ROWS or weights < BLAS_MIN_WEIGHTS or work < SPLIT_MIN_WORK:
-                continue
-            row_blocks = min(blocks, rows // MIN_BLOCK_ROWS) if work >= PARALLEL_MIN_WORK else 1
-            if row_blocks <= 1 and min(blocks, n_in // MIN_BLOCK_INPUTS) > 1:
-                return True
-    return False
+    return any(
+        split_count(rows, n_in, n_out, blocks) > 1
+        for n_in, n_out in itertools.pairwise(sizes)
+        for rows in batches
+    )
 
 
 def make_scalars(dtype: np.dtype, layers: int = 1, splits: bool = True) -> np.ndarray:

@@ -66,12 +66,18 @@ def test_overlapping_blocks_keep_the_limit_until_the_last_closes():
     assert _blas_threads() == before
 
 
-def test_a_block_in_another_thread_limits_blas_after_one_in_this_thread():
-    """threadpoolctl 3.8 lets one thread at a time set OpenBLAS's pool; each block hands it on."""
+def _multithreaded_blas() -> list[int]:
+    """BLAS's thread counts, with a BLAS library loaded; skips where BLAS has one thread."""
     np.ones((2, 2)) @ np.ones((2, 2))
     before = _blas_threads()
     if set(before) <= {1}:
         pytest.skip("BLAS runs on one thread already")
+    return before
+
+
+def test_a_block_in_another_thread_limits_blas_after_one_in_this_thread():
+    """threadpoolctl 3.8 lets one thread at a time set OpenBLAS's pool; each block hands it on."""
+    before = _multithreaded_blas()
     with single_threaded():
         pass
     seen = []
@@ -89,10 +95,7 @@ def test_a_block_in_another_thread_limits_blas_after_one_in_this_thread():
 
 def test_the_last_block_puts_back_the_limit_while_the_first_thread_lives():
     """The thread that set the limit still runs when another closes the last block."""
-    np.ones((2, 2)) @ np.ones((2, 2))
-    before = _blas_threads()
-    if set(before) <= {1}:
-        pytest.skip("BLAS runs on one thread already")
+    before = _multithreaded_blas()
     opened, close, left, finish = (threading.Event() for _ in range(4))
 
     def first():
