@@ -26,12 +26,13 @@ from nnjit.dense import (
     BLAS_MIN_WEIGHTS,
     PARALLEL_MIN_WORK,
     SPLITS,
+    TRANSPOSED,
     blocks_here,
     split_buffer_size,
     splits_any,
 )
 from nnjit.kernel_cache import cache_directory, cache_lock
-from nnjit.kernel_calls import TABLE_TYPE
+from nnjit.kernel_calls import PARALLEL_INPUTS, TABLE_TYPE, TRANSPOSED_ROWS
 from nnjit.kernel_compile import compile_kernels, kernel_table
 from nnjit.layout import Layout
 from nnjit.propagation import Workspace, make_workspace
@@ -45,8 +46,8 @@ CHUNK_ROWS = 4096
 
 # The dtypes whose kernels this process has compiled or loaded from the cache.
 _KERNELS_READY: set[np.dtype] = set()
-# The dtypes whose table also holds the kernel of products split over inputs.
-_SPLITS_READY: set[np.dtype] = set()
+# The optional kernels (nnjit.kernel_compile.OPTIONAL) each dtype's table holds.
+_OPTIONAL_READY: dict[np.dtype, set[int]] = {}
 
 
 class NumbaBackend:
@@ -240,19 +241,13 @@ class NumbaBackend:
         (see :meth:`_load_kernels`).  With ``loading`` it only compiles or
         loads the entry point for these arguments, and returns ``(0, None)``.
         """
-        # Whether a batch of this call splits a product over its inputs (see
-        # nnjit.dense.split_blocks): only then is the kernel of the split needed.
-        work = state["work"]
-        N = data[0].shape[0]
-        sizes = (batch_size, N % batch_size)
-        splits = work.partial.size > 0 and splits_any(self.layout.sizes, sizes, blocks_here())
-        work.scal[SPLITS] = splits
+        needed = self._set_options(state["work"], data[0].shape[0], batch_size, task[0], cfg)
         if not (loading or self.kernels_ready):
-            self._load_kernels(splits)
-        elif splits and not loading and self.dtype not in _SPLITS_READY:
+            self._load_kernels(needed)
+        elif not (loading or _OPTIONAL_READY[self.dtype].issuperset(needed)):
             with cache_lock(cache_directory()):
-                kernel_table(self.dtype, splits=True)
-            _SPLITS_READY.add(self.dtype)
+                kernel_table(self.dtype, needed)
+            _OPTIONAL_READY[self.dtype].update(needed)
         if lrs is None:
             lrs = np.array([cfg.lr], dtype=self.dtype)
         stats = np.zeros((lrs.size, 4))
@@ -262,13 +257,33 @@ class NumbaBackend:
         if loading:
             epoch.run_epochs.compile((TABLE_TYPE, *(numba.typeof(arg) for arg in args)))
             return 0, None
-        done = epoch.run_epochs(kernel_table(self.dtype, splits), *args)
+        done = epoch.run_epochs(kernel_table(self.dtype, needed), *args)
         if done == epoch.BAD_INPUT:
             check_finite(data[0], "X", self.dtype)
             raise AssertionError("the compiled check found a non-finite input that NumPy did not")
         return int(done), stats
 
-    def _load_kernels(self, splits: bool) -> None:
+    def _set_options(
+        self, work: Workspace, n_samples: int, batch_size: int, task: int, cfg: SGDConfig
+    ) -> tuple[int, ...]:
+        """Set the options of a call in ``work.scal``; the optional kernels they need.
+
+        Whether the call keeps the first layer's weights transposed (training
+        without momentum, with batches that qualify: see
+        :mod:`nnjit.transposed`), and whether a batch of it splits a product
+        over its inputs (see :func:`nnjit.dense.split_blocks`): only then
+        are their kernels needed.
+        """
+        batches = (batch_size, n_samples % batch_size)
+        transposed = work.transposed.size > 0 and task == epoch.TRAIN and cfg.momentum == 0
+        layers = self.layout.sizes[1:] if transposed else self.layout.sizes
+        splits = work.partial.size > 0 and splits_any(layers, batches, blocks_here())
+        work.scal[SPLITS] = splits
+        work.scal[TRANSPOSED] = transposed
+        used = ((PARALLEL_INPUTS, splits), (TRANSPOSED_ROWS, transposed))
+        return tuple(which for which, use in used if use)
+
+    def _load_kernels(self, needed: tuple[int, ...]) -> None:
         """Compile or load the kernels and the entry point for this dtype, holding the lock.
 
         The entry point is compiled for the one signature that every call
@@ -276,10 +291,10 @@ class NumbaBackend:
         the kernels for theirs (see :func:`nnjit.kernel_compile.compile_kernels`);
         the lock keeps another process from compiling into numba's cache at
         the same time (see :mod:`nnjit.kernel_cache`).  The call that follows
-        then trains without holding it.  With ``splits``, also the kernel of
-        the products split over their inputs, which only some networks and
-        batch sizes need (see :func:`nnjit.dense.split_blocks`): it adds about
-        2 s to a cold compile.
+        then trains without holding it.  Of the kernels that only some
+        networks and batch sizes need (:data:`nnjit.kernel_compile.OPTIONAL`),
+        those ``needed``: the kernel of the products split over their inputs
+        adds about 2 s to a cold compile.
 
         Raises
         ------
@@ -298,11 +313,10 @@ class NumbaBackend:
             compile_kernels(
                 self.dtype,
                 lambda: self._evaluate(params, X, out, out, 0.0, False, loading=True),
-                splits=splits,
+                needed=needed,
             )
         _KERNELS_READY.add(self.dtype)
-        if splits:
-            _SPLITS_READY.add(self.dtype)
+        _OPTIONAL_READY[self.dtype] = set(needed)
 
 
 @contextlib.contextmanager

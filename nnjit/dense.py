@@ -55,6 +55,7 @@ from nnjit.kernel_calls import (
     PARALLEL_INPUTS,
     SPLIT_BLOCKS,
     SUM_BLOCKS,
+    TRANSPOSED_ROWS,
     call,
 )
 from nnjit.sgd import SGDConfig, sgd_step
@@ -95,12 +96,15 @@ GATHER_ROWS, CHECK_ROWS = 4, 8
 
 # Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
 # Then the momentum, L2 and Nesterov flag of the step (see _block_config),
-# MAX_BLOCKS, and whether products may be split over their inputs (the
-# kernel that runs them is in the table; see split_blocks).  After them, one
-# slot per block for the result of a finiteness check, then one per layer for
-# the factor its stored weights are to be multiplied by (see
+# MAX_BLOCKS, whether products may be split over their inputs (the kernel
+# that runs them is in the table; see split_blocks), and whether the call
+# keeps the first layer's weights transposed (see nnjit.transposed).  After
+# them, one slot per block for the result of a finiteness check, then one per
+# layer for the factor its stored weights are to be multiplied by (see
 # nnjit.propagation).  The layout is the same on every machine.
-ONE, ZERO, MINUS_LR, DECAY, STEP, MOMENTUM, L2, NESTEROV, BLOCKS, SPLITS, FINITE = range(11)
+(ONE, ZERO, MINUS_LR, DECAY, STEP, MOMENTUM, L2, NESTEROV, BLOCKS, SPLITS, TRANSPOSED, FINITE) = (
+    range(12)
+)
 WEIGHT_SCALES = FINITE + BLOCK_LIMIT
 
 
@@ -307,7 +311,7 @@ def _piecewise_from_output(v, a, slope):
 
 
 @inline
-def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, partial):
+def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, partial, transposed):
     """``Z <- f(A @ (scal[alpha] W) + b)`` with activation ``code``; ``Z`` may not alias ``A``.
 
     ``scal[alpha]`` must be 1 unless ``use_blas(A.shape[0], n_in, n_out)``.
@@ -321,13 +325,15 @@ def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, p
     product split over the inputs (see :func:`split_blocks`) writes each
     block's result to the flat buffer ``partial``, which must hold
     ``split_blocks(...) * Z.size`` values, or the product runs unsplit.
-    Returns whether ``A`` is finite (True unchecked); if not, ``Z`` holds
-    whatever it was computed from.
+    With ``transposed``, ``W`` is stored transposed, ``(n_out, n_in)``, and
+    ``scal[alpha]`` must be 1 (see :mod:`nnjit.transposed`).  Returns
+    whether ``A`` is finite (True unchecked); if not, ``Z`` holds whatever
+    it was computed from.
     """
     n = A.shape[0]
     k, m = W.shape
-    blocks = n_blocks(n, k, m, n, scal)
-    split = call(kernels, SPLIT_BLOCKS, (n, k, m, scal))
+    blocks = 1 if transposed else n_blocks(n, k, m, n, scal)
+    split = 1 if transposed else call(kernels, SPLIT_BLOCKS, (n, k, m, scal))
     task = FORWARD | (GATHER_ROWS if rows.size > 0 else 0) | (CHECK_ROWS if check else 0)
     finite = True
     if 1 < split and split * n * m <= partial.size:
@@ -345,7 +351,11 @@ def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, p
             copy_vector(row(A, i), row(source, rows[i]))
         if check:
             finite = rows_finite(A, np.int64(0), n)
-        call(kernels, FORWARD_ROWS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
+        if transposed:
+            args = (np.int64(FORWARD), A, W, b, Z, code, scal, alpha, np.int64(ZERO))
+            call(kernels, TRANSPOSED_ROWS, args)
+        else:
+            call(kernels, FORWARD_ROWS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
     if check and blocks > 1:  # each parallel block checked its own part
         for index in range(blocks):
             finite = finite and scal[FINITE + index] != 0
@@ -624,7 +634,7 @@ def _add_rows(t, R, S, s, alpha, lo, hi):
 
 
 @inline
-def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum):
+def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, transposed):
     """``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``, in row blocks of ``C``.
 
     With ``C = W``, ``alpha = MINUS_LR`` and ``beta = DECAY`` this is the
@@ -634,8 +644,13 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum):
     block also takes the momentum step of its rows of the weights ``W``,
     with velocity ``V`` and the gradient ``C``, while they are in cache; the
     step's settings are those of :func:`_block_config`.  Returns whether the
-    step was taken.
+    step was taken.  With ``transposed``, ``C`` is stored transposed and
+    there is no momentum (see :mod:`nnjit.transposed`).
     """
+    if transposed:
+        args = (np.int64(OUTER), A, C, scal, dZ, np.int64(0), scal, alpha, beta)
+        call(kernels, TRANSPOSED_ROWS, args)
+        return False
     k = A.shape[1]
     blocks = n_blocks(A.shape[0], k, dZ.shape[1], k, scal)
     # A layer whose forward pass is split over its inputs keeps its blocks.

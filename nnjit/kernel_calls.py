@@ -36,7 +36,8 @@ from nnjit.sgd import SGDConfig
     SPLIT_BLOCKS,
     SUM_BLOCKS,
     PARALLEL_INPUTS,
-) = range(11)
+    TRANSPOSED_ROWS,
+) = range(12)
 # The numba type of the table.
 TABLE_TYPE = types.Array(types.int64, 1, "C")
 NAMES = (
@@ -51,6 +52,7 @@ NAMES = (
     "split_blocks",
     "sum_blocks",
     "parallel_inputs",
+    "transposed_rows",
 )
 
 
@@ -76,6 +78,7 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
         i(i, i, i, vector),  # SPLIT_BLOCKS
         types.none(matrix, vector, matrix, i, i),  # SUM_BLOCKS
         types.none(i, types.UniTuple(matrix, 5), vector, i, vector, i, i, rows),  # PARALLEL_INPUTS
+        types.none(i, matrix, matrix, vector, matrix, i, vector, i, i),  # TRANSPOSED_ROWS
     )[which]
 
 

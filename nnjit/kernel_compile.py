@@ -53,9 +53,11 @@ from nnjit.kernel_calls import (
     SGD_STEP,
     SPLIT_BLOCKS,
     SUM_BLOCKS,
+    TRANSPOSED_ROWS,
 )
 from nnjit.losses import output_delta
 from nnjit.sgd import sgd_step
+from nnjit.transposed import transposed_rows
 
 # The compiled function in each slot of the table.
 KERNELS = (
@@ -70,14 +72,21 @@ KERNELS = (
     split_blocks,
     _sum_blocks,
     _parallel_inputs,
+    transposed_rows,
 )
+# The kernels that compile only for the calls that need them: the products
+# split over their inputs (see nnjit.dense.split_blocks) and the first layer
+# kept transposed (see nnjit.transposed).  Every other call leaves their slots
+# at 0 and never reads them.
+OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS)
 # What the helper compiles: the kernels of nnjit.dense with BLAS products,
 # which share them and nothing else with the rest, except sgd_step, which
 # _parallel_blocks calls and this process compiles first.  _parallel_inputs
 # compiles only where a product may be split over its inputs (see
 # kernel_table); the two small kernels of the split compile in the helper
 # when it has no _parallel_inputs to compile, and here when it has, which
-# balances the two processes best.
+# balances the two processes best.  transposed_rows, a second or less,
+# compiles here.
 HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"
@@ -125,13 +134,12 @@ def _address(which: int, dtype: np.dtype) -> int:
     return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
 
 
-def kernel_table(dtype: np.dtype, splits: bool = True) -> np.ndarray:
+def kernel_table(dtype: np.dtype, needed: tuple[int, ...] = OPTIONAL) -> np.ndarray:
     """The address of every kernel for ``dtype``, compiling or loading them if needed.
 
-    With ``splits=False`` the slot of ``_parallel_inputs``, which runs the
-    products split over their inputs, may hold 0: the table then serves only
-    scalar slots made with ``make_scalars(..., splits=False)``.  Call it
-    holding the cache's lock unless the kernels are loaded.
+    Of the kernels of :data:`OPTIONAL`, only those in ``needed`` are sure to
+    be in the table; the others' slots may hold 0.  Call it holding the
+    cache's lock unless the kernels are loaded.
 
     Returns
     -------
@@ -143,16 +151,18 @@ def kernel_table(dtype: np.dtype, splits: bool = True) -> np.ndarray:
     if table is None:
         table = np.zeros(len(KERNELS), np.int64)
         for which in range(len(KERNELS)):
-            if which != PARALLEL_INPUTS:
+            if which not in OPTIONAL:
                 table[which] = _address(which, dtype)
         _tables[dtype] = table
-    if splits and table[PARALLEL_INPUTS] == 0:
-        table[PARALLEL_INPUTS] = _address(PARALLEL_INPUTS, dtype)
+    for which in needed:
+        if table[which] == 0:
+            table[which] = _address(which, dtype)
     return table
 
 
-def _helper_kernels(splits: bool) -> tuple[int, ...]:
+def _helper_kernels(needed: tuple[int, ...]) -> tuple[int, ...]:
     """What a helper compiles; see :data:`HELPER_KERNELS`."""
+    splits = PARALLEL_INPUTS in needed
     return HELPER_KERNELS + ((PARALLEL_INPUTS,) if splits else (SPLIT_BLOCKS, SUM_BLOCKS))
 
 
@@ -203,14 +213,17 @@ def _finished(process: subprocess.Popen) -> int | None:
 
 
 def compile_kernels(
-    dtype: np.dtype, entry_point: Callable[[], object], helper: bool = True, splits: bool = True
+    dtype: np.dtype,
+    entry_point: Callable[[], object],
+    helper: bool = True,
+    needed: tuple[int, ...] = OPTIONAL,
 ) -> np.ndarray:
     """Compile or load the kernels of ``dtype`` and, with ``entry_point()``, the entry point.
 
     Call it holding the cache's lock.  With ``helper``, if the first kernel
     has to be compiled and :func:`helper_allowed`, a second process compiles
-    the kernels of :data:`HELPER_KERNELS` meanwhile.  Without ``splits``
-    the kernel of the products split over their inputs is left out, as in
+    the kernels of :data:`HELPER_KERNELS` meanwhile.  Of the kernels of
+    :data:`OPTIONAL`, those not ``needed`` are left out, as in
     :func:`kernel_table`.
 
     Returns
@@ -220,12 +233,13 @@ def compile_kernels(
     """
     dtype = np.dtype(dtype)
     process = None
-    helped = _helper_kernels(splits)
+    helped = _helper_kernels(needed)
     if _compiled(FIRST, dtype) and helper and helper_allowed():
         process = _start_helper(dtype, helped)
     try:
         for which in range(len(KERNELS)):
-            if (process is None or which not in helped) and (splits or which != PARALLEL_INPUTS):
+            wanted = which in needed or which not in OPTIONAL
+            if wanted and (process is None or which not in helped):
                 _compiled(which, dtype)
         entry_point()
         if process is not None and _finished(process) == 0:
@@ -235,7 +249,7 @@ def compile_kernels(
             process.kill()
             process.wait()
     # The helper's kernels come from the cache now, or compile here if it failed.
-    return kernel_table(dtype, splits)
+    return kernel_table(dtype, needed)
 
 
 def main(argv: list[str]) -> int:

@@ -69,10 +69,11 @@ def warm(dtype: str) -> dict[str, Any]:
     misses, hits = cache_counts()
     start = time.perf_counter()
     rng = np.random.default_rng(0)
-    # Wide enough for products split over their inputs, so that their kernel
-    # compiles too (see nnjit.dense.split_blocks).
-    X = rng.standard_normal((8, 128)).astype(dtype)
-    net = Network([128, 1024, 2], "relu", "softmax", "cross_entropy", dtype=dtype, seed=0)
+    # Wide enough for the first layer to be kept transposed and the second's
+    # products to split over its inputs, so that the optional kernels compile
+    # too (see nnjit.kernel_compile.OPTIONAL).
+    X = rng.standard_normal((8, 256)).astype(dtype)
+    net = Network([256, 512, 256, 2], "relu", "softmax", "cross_entropy", dtype=dtype, seed=0)
     net.fit(X, rng.integers(0, 2, 8), epochs=1, batch_size=4)
     net.predict(X)
     seconds = time.perf_counter() - start

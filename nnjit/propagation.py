@@ -22,6 +22,7 @@ from nnjit.dense import (
     NESTEROV,
     ONE,
     STEP,
+    TRANSPOSED,
     WEIGHT_SCALES,
     ZERO,
     blocks_here,
@@ -35,6 +36,7 @@ from nnjit.dense import (
 )
 from nnjit.kernel_calls import ACTIVATE_ROWS, OUTPUT_DELTA, SGD_STEP, call
 from nnjit.layout import ACTIVATION, B_OFFSET, N_IN, N_OUT, ROW_OFFSET, W_OFFSET
+from nnjit.transposed import transpose_weights, transposes_first
 
 
 class Workspace(NamedTuple):
@@ -49,12 +51,14 @@ class Workspace(NamedTuple):
     row_correct: np.ndarray  # (rows,) int64
     scal: np.ndarray  # BLAS's alpha and beta slots, see nnjit.dense
     partial: np.ndarray  # the blocks' results of products split over the inputs, if any
+    transposed: np.ndarray  # room to transpose the first layer's weights, if it may be
 
 
 def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Workspace:
     """Allocate the buffers for batches of up to ``rows`` samples."""
     widest = max(sizes[1:])
     partial = split_buffer_size(sizes, rows, blocks_here())
+    transposed = sizes[0] * sizes[1] if transposes_first(sizes, rows) else 0
     return Workspace(
         inputs=np.empty((rows, sizes[0]), dtype=dtype),
         targets=np.empty((rows, sizes[-1]), dtype=dtype),
@@ -65,6 +69,7 @@ def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Worksp
         row_correct=np.empty(rows, dtype=np.int64),
         scal=make_scalars(dtype, len(sizes) - 1, splits=partial > 0),
         partial=np.empty(partial, dtype=dtype),
+        transposed=np.empty(transposed, dtype=dtype),
     )
 
 
@@ -77,6 +82,34 @@ def layer_params(params, table, layer):
     b_off = table[layer, B_OFFSET]
     W = view2d(params, w_off, n_in, n_out)
     return W, segment(params, b_off, n_out)
+
+
+@inline
+def layer_weights(params, table, layer, scal):
+    """View of one layer's weights: ``(n_in, n_out)``, or transposed if the call keeps them so.
+
+    The second result says which: the first layer's weights are transposed
+    while ``scal[TRANSPOSED]`` is set (see :func:`transpose_first`).
+    """
+    n_in = table[layer, N_IN]
+    n_out = table[layer, N_OUT]
+    w_off = table[layer, W_OFFSET]
+    if layer == 0 and scal[TRANSPOSED] != 0:
+        return view2d(params, w_off, n_out, n_in), True
+    return view2d(params, w_off, n_in, n_out), False
+
+
+@inline
+def transpose_first(params, table, work, back):
+    """Store the first layer's weights transposed, or with ``back`` as they were.
+
+    A training call that sets ``scal[TRANSPOSED]`` does the first as it
+    starts and the second before it returns (see :mod:`nnjit.transposed`).
+    """
+    n_in = table[0, N_IN]
+    n_out = table[0, N_OUT]
+    rows, cols = (n_out, n_in) if back else (n_in, n_out)
+    transpose_weights(params, table[0, W_OFFSET], rows, cols, work.transposed)
 
 
 @inline
@@ -126,20 +159,22 @@ def forward(kernels, params, table, X, work, logits, source, rows, check):
     L = table.shape[0]
     A = X
     for layer in range(L):
-        W, b = layer_params(params, table, layer)
+        _, b = layer_params(params, table, layer)
+        W, transposed = layer_weights(params, table, layer, work.scal)
+        n_out = b.size
         out = layer_output(work, table, layer, B)
         code = table[layer, ACTIVATION]
         scale = WEIGHT_SCALES + layer
-        if not use_blas(B, W.shape[0], W.shape[1]):
+        if transposed or not use_blas(B, W.shape[0], n_out):
             settle_scale(W, work.scal, scale)  # only BLAS applies the factor
         keep_logits = layer == L - 1 and logits
-        Z = view2d(work.logits, 0, B, W.shape[1]) if keep_logits else out
+        Z = view2d(work.logits, 0, B, n_out) if keep_logits else out
         first = layer == 0
         # One call site: each one inlines dense_forward again.
         finite = dense_forward(
             kernels, A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale,
             source if first else A, rows if first else rows[:0], check and first,
-            work.partial,
+            work.partial, transposed,
         )  # fmt: skip
         if not finite:
             return A, False
@@ -207,7 +242,8 @@ def backward(kernels, params, table, X, work, optimizer, step):
     momentum = step and not fused
     use_second = True
     for layer in range(L - 1, -1, -1):
-        W, b = layer_params(params, table, layer)
+        _, b = layer_params(params, table, layer)
+        W, transposed = layer_weights(params, table, layer, scal)
         dW, db = layer_params(grad, table, layer)
         A_prev = X if layer == 0 else layer_output(work, table, layer - 1, B)
         dA = dZ
@@ -228,7 +264,8 @@ def backward(kernels, params, table, X, work, optimizer, step):
             C = W
             # The factor is 1 unless the layer went to BLAS with the same
             # decay earlier in this call: forward() settles it for the loops.
-            lazy = use_blas(B, W.shape[0], W.shape[1]) and 0.5 <= scal[DECAY] <= 2
+            lazy = not transposed and use_blas(B, W.shape[0], W.shape[1])
+            lazy = lazy and 0.5 <= scal[DECAY] <= 2
             if lazy:
                 scal[scale] *= scal[DECAY]
                 scal[STEP] = -cfg.lr / scal[scale]
@@ -236,7 +273,7 @@ def backward(kernels, params, table, X, work, optimizer, step):
             else:
                 alpha, beta = np.int64(MINUS_LR), np.int64(DECAY)
         V = layer_params(velocity, table, layer)[0] if momentum else W
-        stepped = dense_outer(kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum)
+        stepped = dense_outer(kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, transposed)
         if lazy and not 0.5 <= scal[scale] <= 2:
             settle_scale(W, scal, scale)
         if not fused:

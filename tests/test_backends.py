@@ -10,12 +10,18 @@ import numpy as np
 import pytest
 
 import nnjit
+from nnjit import epoch
 from nnjit.backends import BACKENDS, CHUNK_ROWS
 from nnjit.contention import ENV as ADAPTIVE_ENV
+from nnjit.dense import SPLITS, TRANSPOSED, blocks_here, splits_any
+from nnjit.kernel_calls import PARALLEL_INPUTS, TRANSPOSED_ROWS
+from nnjit.layout import build_layout
+from nnjit.sgd import SGDConfig
 
 # Big enough for parallel row blocks (2**20 multiply-adds per product), which
 # also take the momentum step; and, in mini-batches of ten, for blocks over
-# the inputs (see nnjit.dense.split_blocks).
+# the inputs (see nnjit.dense.split_blocks), and without momentum for a first
+# layer kept transposed (see nnjit.transposed).
 SCRIPT = """
 import hashlib, sys
 import numpy as np
@@ -83,3 +89,39 @@ def test_inference_in_chunks_matches_numpy():
     reference.params = net.params
     np.testing.assert_allclose(net.forward(X), reference.forward(X), rtol=1e-13)
     assert net.loss(X, y) == pytest.approx(reference.loss(X, y), rel=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "batch_size", "momentum", "task", "transposed"),
+    [
+        ((784, 30, 10), 10, 0.0, "train", True),
+        ((784, 30, 10), 4, 0.0, "train", True),
+        ((784, 30, 10), 31, 0.0, "train", True),
+        ((784, 30, 10), 10, 0.9, "train", False),  # the velocity is not transposed
+        ((784, 30, 10), 10, 0.0, "evaluate", False),
+        ((784, 30, 10), 10, 0.0, "gradient", False),
+        ((784, 30, 10), 3, 0.0, "train", False),  # the loops of nnjit.dense
+        ((784, 30, 10), 32, 0.0, "train", False),
+        ((255, 30, 10), 10, 0.0, "train", False),
+    ],
+)
+def test_training_keeps_the_first_layer_transposed_where_it_pays(
+    sizes, batch_size, momentum, task, transposed
+):
+    """Training with small batches through a wide first layer, without momentum (nnjit.transposed).
+
+    The kernel of the transposed products is needed only then, and the
+    first layer's products are then never split over their inputs.
+    """
+    dtype = np.dtype("float64")
+    layout = build_layout(sizes, "sigmoid", "sigmoid", "mse")
+    backend = BACKENDS["numba"](layout, dtype)
+    work = backend._workspace(batch_size)
+    code = {"train": epoch.TRAIN, "evaluate": epoch.EVALUATE, "gradient": epoch.GRADIENT}[task]
+    cfg = SGDConfig(dtype.type(0.1), dtype.type(momentum), False, dtype.type(0))
+    needed = backend._set_options(work, 1000, batch_size, code, cfg)
+    assert work.scal[TRANSPOSED] == transposed
+    assert (TRANSPOSED_ROWS in needed) == transposed
+    split_first = splits_any(sizes[:2], (batch_size,), blocks_here())
+    assert work.scal[SPLITS] == (split_first and not transposed)
+    assert (PARALLEL_INPUTS in needed) == (split_first and not transposed)

@@ -63,6 +63,9 @@ SHAPES = {
     "blas, one output": (40, 300, 1),
     "parallel blocks": (256, 64, 64),
     "split over the inputs": (10, 200, 80),
+    # Kept transposed, these take two outputs and five samples at a time:
+    # an odd output and three samples are left over.
+    "five samples at a time": (13, 300, 7),
 }
 
 
@@ -72,6 +75,9 @@ def shape(request):
 
 
 NO_ROWS = np.empty(0, dtype=np.int64)
+# Every forward product and step also with the weights stored transposed, as
+# a training call keeps a first layer (see nnjit.transposed).
+TRANSPOSED = pytest.mark.parametrize("transposed", [False, True], ids=["", "transposed"])
 
 
 def _partial(A, W):
@@ -79,11 +85,17 @@ def _partial(A, W):
     return np.full(BLOCK_LIMIT * A.shape[0] * W.shape[1], np.nan, dtype=W.dtype)
 
 
-def _forward(A, W, b, Z, code, scal, slot, partial=None):
-    """The forward product alone: nothing to gather, nothing to check."""
+def _forward(A, W, b, Z, code, scal, slot, partial=None, transposed=False):
+    """The forward product alone: nothing to gather, nothing to check.
+
+    With ``transposed`` the product reads ``W`` stored transposed, as a
+    training call keeps a first layer (see :mod:`nnjit.transposed`).
+    """
     partial = _partial(A, W) if partial is None else partial
     table = kernel_table(W.dtype)
-    return dense_forward(table, A, W, b, Z, code, scal, slot, A, NO_ROWS, False, partial)
+    W = np.ascontiguousarray(W.T) if transposed else W
+    args = (A, NO_ROWS, False, partial, transposed)
+    return dense_forward(table, A, W, b, Z, code, scal, slot, *args)
 
 
 def _arrays(shape, dtype, seed=0):
@@ -142,17 +154,20 @@ def test_the_split_buffer_holds_every_split_product(sizes, rows):
             assert needed  # the case the split is for: W3's first layer
 
 
+@TRANSPOSED
 @pytest.mark.parametrize("activation", ["identity", "tanh", "relu"])
-def test_forward(shape, activation, dtype):
+def test_forward(shape, activation, transposed, dtype):
     A, W, b, _ = _arrays(shape, dtype)
     Z = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
-    _forward(A, W, b, Z, ACTIVATIONS[activation], make_scalars(np.dtype(dtype)), np.int64(ONE))
+    scal = make_scalars(np.dtype(dtype))
+    _forward(A, W, b, Z, ACTIVATIONS[activation], scal, np.int64(ONE), transposed=transposed)
     A64, W64, b64 = (x.astype(np.float64) for x in (A, W, b))
     assert_close(Z, reference.ACTIVATIONS[activation](A64 @ W64 + b64), dtype, factor=10)
 
 
+@TRANSPOSED
 @pytest.mark.parametrize("value", [np.nan, -np.inf])
-def test_forward_gathers_and_checks_its_batch(shape, value, dtype):
+def test_forward_gathers_and_checks_its_batch(shape, value, transposed, dtype):
     """The first layer copies a shuffled batch's rows in, and tests them, before its product."""
     A, W, b, _ = _arrays(shape, dtype)
     rows = A.shape[0]
@@ -162,22 +177,25 @@ def test_forward_gathers_and_checks_its_batch(shape, value, dtype):
     batch = np.full_like(A, np.nan)
     Z = np.full((rows, W.shape[1]), np.nan, dtype=dtype)
     partial = _partial(A, W)
-    assert dense_forward(
-        kernel_table(W.dtype), batch, W, b, Z, code, scal, one, source, order, True, partial
-    )
+    table = kernel_table(W.dtype)
+    stored = np.ascontiguousarray(W.T) if transposed else W
+
+    def forward(data, check):
+        args = (data, order, check, partial, transposed)
+        return dense_forward(table, batch, stored, b, Z, code, scal, one, *args)
+
+    assert forward(source, True)
     np.testing.assert_array_equal(batch, source[order])
     expected = Z.copy()
-    _forward(source[order], W, b, Z, code, scal, one)
+    _forward(source[order], W, b, Z, code, scal, one, transposed=transposed)
     np.testing.assert_array_equal(Z, expected)
     # A non-finite value in a row of the batch, then in a row left out of it.
     outside = np.setdiff1d(np.arange(len(source)), order)[0]
     for where, finite in ((order[-1], False), (order[0], False), (outside, True)):
         bad = source.copy()
         bad[where, -1] = value
-        table = kernel_table(W.dtype)
-        checked = dense_forward(table, batch, W, b, Z, code, scal, one, bad, order, True, partial)
-        assert checked == finite
-        assert dense_forward(table, batch, W, b, Z, code, scal, one, bad, order, False, partial)
+        assert forward(bad, True) == finite
+        assert forward(bad, False)
 
 
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "leaky_relu"])
@@ -266,46 +284,36 @@ def test_blas_products_apply_the_weight_factor(name, dtype):
     assert_close(dA, dZ64 @ (0.75 * W64).T, dtype, factor=10)
 
 
-def test_outer_product(shape, dtype):
+def _outer(A, dZ, C, scal, alpha, beta, transposed):
+    """``C <- scal[alpha] A.T @ dZ + scal[beta] C``, no momentum; ``C`` stored transposed or not."""
+    stored = np.ascontiguousarray(C.T) if transposed else C
+    slots = np.int64(alpha), np.int64(beta)
+    dense_outer(
+        kernel_table(dZ.dtype), A, dZ, stored, scal, *slots, stored, stored, False, transposed
+    )
+    return stored.T if transposed else stored
+
+
+@TRANSPOSED
+def test_outer_product(shape, transposed, dtype):
     A, _, _, dZ = _arrays(shape, dtype)
     C = np.full((A.shape[1], dZ.shape[1]), np.nan, dtype=dtype)
-    dense_outer(
-        kernel_table(dZ.dtype),
-        A,
-        dZ,
-        C,
-        make_scalars(np.dtype(dtype)),
-        np.int64(ONE),
-        np.int64(ZERO),
-        C,
-        C,
-        False,
-    )
+    C = _outer(A, dZ, C, make_scalars(np.dtype(dtype)), ONE, ZERO, transposed)
     assert_close(C, A.astype(np.float64).T @ dZ.astype(np.float64), dtype, factor=10)
 
 
-def test_outer_product_as_sgd_step(shape, dtype):
+@TRANSPOSED
+def test_outer_product_as_sgd_step(shape, transposed, dtype):
     """``W <- (1 - lr l2) W - lr A.T @ dZ``: the fused step of plain SGD."""
     A, W, _, dZ = _arrays(shape, dtype)
-    lr, l2 = 0.1, 0.01
-    scal = make_scalars(np.dtype(dtype))
-    scal[MINUS_LR] = -lr
-    scal[DECAY] = 1 - lr * l2
-    stepped = W.copy()
-    dense_outer(
-        kernel_table(dZ.dtype),
-        A,
-        dZ,
-        stepped,
-        scal,
-        np.int64(MINUS_LR),
-        np.int64(DECAY),
-        W,
-        W,
-        False,
-    )
-    A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
-    assert_close(stepped, (1 - lr * l2) * W64 - lr * A64.T @ dZ64, dtype, factor=10)
+    lr = 0.1
+    for l2 in (0.0, 0.01):
+        scal = make_scalars(np.dtype(dtype))
+        scal[MINUS_LR] = -lr
+        scal[DECAY] = 1 - lr * l2
+        stepped = _outer(A, dZ, W.copy(), scal, MINUS_LR, DECAY, transposed)
+        A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
+        assert_close(stepped, (1 - lr * l2) * W64 - lr * A64.T @ dZ64, dtype, factor=10)
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
@@ -321,11 +329,12 @@ def test_momentum_step_in_the_blocks_equals_the_serial_step(shape, nesterov, dty
     V = np.random.default_rng(5).standard_normal(W.shape).astype(dtype)
     G = np.empty_like(W)
     one, zero = np.int64(ONE), np.int64(ZERO)
-    dense_outer(kernel_table(dZ.dtype), A, dZ, G, scal, one, zero, W, V, False)
+    dense_outer(kernel_table(dZ.dtype), A, dZ, G, scal, one, zero, W, V, False, False)
     W_serial, V_serial = W.copy(), V.copy()
     sgd_step(W_serial.ravel(), G.ravel(), V_serial.ravel(), cfg, cfg.l2, 0, W.size)
     G_blocks = np.empty_like(W)
-    stepped = dense_outer(kernel_table(dZ.dtype), A, dZ, G_blocks, scal, one, zero, W, V, True)
+    table = kernel_table(dZ.dtype)
+    stepped = dense_outer(table, A, dZ, G_blocks, scal, one, zero, W, V, True, False)
     assert stepped == (blocks > 1)
     np.testing.assert_array_equal(G_blocks, G)
     if stepped:

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from conftest import assert_close, make_problem, twin
 
+import nnjit
 from nnjit import backends
+from nnjit.transposed import transposes_first
 
 FIT_CASES = {
     "plain": {"epochs": 3, "batch_size": 8, "lr": 0.05},
@@ -116,6 +118,51 @@ def test_products_split_over_the_inputs_match_numpy(hidden, kwargs, dtype):
     assert_close(net.params, reference.params, dtype, factor)
     assert_close(history.loss, expected.loss, dtype, factor)
     assert_close(net.forward(X[:10]), reference.forward(X[:10]), dtype, factor)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"l2": 0.01, "lr_decay": 0.8}], ids=["plain", "L2, decay"])
+@pytest.mark.parametrize(
+    ("hidden", "output", "loss", "sizes", "batch_size", "n"),
+    [
+        # Two outputs and five samples at a time, with an odd output and a
+        # last batch of three samples left over.
+        ("sigmoid", "sigmoid", "mse", (300, 7, 3), 10, 10 * 6 + 3),
+        ("relu", "softmax", "cross_entropy", (256, 30, 4), 7, 7 * 5 + 6),
+        ("identity", "identity", "mse", (256, 1), 31, 70),  # one output, one layer
+    ],
+)
+def test_first_layer_kept_transposed_matches_numpy(
+    hidden, output, loss, sizes, batch_size, n, kwargs, dtype
+):
+    """Small batches through a wide first layer: its weights transposed while it trains.
+
+    See :mod:`nnjit.transposed`; the parameters come back in their own
+    layout, and the next call evaluates them as the NumPy backend does.
+    """
+    assert transposes_first(sizes, batch_size)
+    net, X, y = make_problem(hidden, output, loss, sizes=sizes, n=n, dtype=dtype)
+    if sizes[-1] == 1:
+        y = y[:, 0]
+    reference = twin(net, "numpy")
+    kwargs = {"epochs": 2, "batch_size": batch_size, "lr": 0.01, "seed": 4, **kwargs}
+    history = net.fit(X, y, **kwargs)
+    expected = reference.fit(X, y, **kwargs)
+    factor = 100 if dtype == "float32" else 10
+    assert_close(net.params, reference.params, dtype, factor)
+    assert_close(history.loss, expected.loss, dtype, factor)
+    assert_close(net.forward(X), reference.forward(X), dtype, factor)
+
+
+def test_divergence_with_the_first_layer_transposed_keeps_the_last_good_epoch():
+    """The weights kept transposed come back in their own layout when an epoch diverges."""
+    net, X, y = make_problem("identity", "identity", "mse", sizes=(256, 4, 1), n=40)
+    survivor = twin(net, "numpy")
+    exploding = {"batch_size": 10, "lr": 1e-4, "lr_decay": 10.0, "shuffle": False}
+    with pytest.raises(nnjit.DivergenceError) as info:
+        net.fit(X, y[:, 0] * 1e3, epochs=30, **exploding)
+    assert info.value.epoch > 1
+    survivor.fit(X, y[:, 0] * 1e3, epochs=info.value.epoch - 1, **exploding)
+    assert_close(net.params, survivor.params, "float64", 10)
 
 
 def test_epochs_in_one_call_equal_epochs_one_by_one():

@@ -21,6 +21,7 @@ from nnjit.kernel_calls import (
     PARALLEL_INPUTS,
     SPLIT_BLOCKS,
     SUM_BLOCKS,
+    TRANSPOSED_ROWS,
     call,
 )
 from nnjit.kernel_compile import ENV_HELPER, FIRST, compile_kernels, helper_allowed, kernel_table
@@ -114,8 +115,11 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
         assert kernel_compile.HELPED[dtype] == (*kernel_compile.HELPER_KERNELS, PARALLEL_INPUTS)
 
 
-def test_the_split_kernel_compiles_only_where_needed(monkeypatch, dtype):
-    """Without ``splits`` the helper compiles the split's two small kernels instead."""
+@pytest.mark.parametrize(
+    "needed", [(), (TRANSPOSED_ROWS,), (PARALLEL_INPUTS,), (PARALLEL_INPUTS, TRANSPOSED_ROWS)]
+)
+def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, needed):
+    """Optional kernels compile only if needed; the split's two small ones go to the helper."""
     dtype = np.dtype(dtype)
     started, compiled = [], []
     monkeypatch.setattr(
@@ -126,11 +130,13 @@ def test_the_split_kernel_compiles_only_where_needed(monkeypatch, dtype):
         kernel_compile, "_start_helper", lambda dt, kernels: started.append(kernels) or _Helper(0)
     )
     monkeypatch.setattr(kernel_compile, "HELPED", {})
-    compile_kernels(dtype, lambda: None, splits=False)
-    assert started == [(*kernel_compile.HELPER_KERNELS, SPLIT_BLOCKS, SUM_BLOCKS)]
-    assert PARALLEL_INPUTS not in compiled
+    compile_kernels(dtype, lambda: None, needed=needed)
+    small = (PARALLEL_INPUTS,) if PARALLEL_INPUTS in needed else (SPLIT_BLOCKS, SUM_BLOCKS)
+    assert started == [(*kernel_compile.HELPER_KERNELS, *small)]
+    for which in kernel_compile.OPTIONAL:
+        assert (which in compiled or which in started[0]) == (which in needed)
     assert not set(started[0]) & set(compiled[1:])  # each kernel compiles in one process
-    assert kernel_table(dtype, splits=True)[PARALLEL_INPUTS] != 0
+    assert (kernel_table(dtype)[list(kernel_compile.OPTIONAL)] != 0).all()
 
 
 def test_no_helper_without_a_first_kernel_to_compile(monkeypatch, dtype):

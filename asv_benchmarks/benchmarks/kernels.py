@@ -111,7 +111,7 @@ class DenseKernels:
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
             args = (self.kernels, self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
-            dense.dense_forward(*args, self.X, self.no_rows, False, self.partial)
+            dense.dense_forward(*args, self.X, self.no_rows, False, self.partial, False)
         else:
             reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
 
@@ -126,7 +126,7 @@ class DenseKernels:
         if backend == "numba":
             dW, one, zero = self.dW, np.int64(dense.ONE), np.int64(dense.ZERO)
             dense.dense_outer(
-                self.kernels, self.X, self.dZ, dW, self.scal, one, zero, dW, dW, False
+                self.kernels, self.X, self.dZ, dW, self.scal, one, zero, dW, dW, False, False
             )
         else:
             self.X.T @ self.dZ
