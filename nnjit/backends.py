@@ -38,6 +38,7 @@ from nnjit.layout import Layout
 from nnjit.propagation import Workspace, make_workspace
 from nnjit.reference import NumpyBackend
 from nnjit.sgd import SGDConfig
+from nnjit.transposed import transpose_first, transposes_first
 from nnjit.validation import check_finite
 
 # Rows per chunk for inference and loss evaluation: bounds the buffers.
@@ -257,7 +258,15 @@ class NumbaBackend:
         if loading:
             epoch.run_epochs.compile((TABLE_TYPE, *(numba.typeof(arg) for arg in args)))
             return 0, None
-        done = epoch.run_epochs(kernel_table(self.dtype, needed), *args)
+        # The first layer's weights stay transposed for the call's duration.
+        transposed = TRANSPOSED_ROWS in needed
+        if transposed:
+            transpose_first(params, self.layout)
+        try:
+            done = epoch.run_epochs(kernel_table(self.dtype, needed), *args)
+        finally:
+            if transposed:
+                transpose_first(params, self.layout, back=True)
         if done == epoch.BAD_INPUT:
             check_finite(data[0], "X", self.dtype)
             raise AssertionError("the compiled check found a non-finite input that NumPy did not")
@@ -275,7 +284,9 @@ class NumbaBackend:
         are their kernels needed.
         """
         batches = (batch_size, n_samples % batch_size)
-        transposed = work.transposed.size > 0 and task == epoch.TRAIN and cfg.momentum == 0
+        rows = work.inputs.shape[0]
+        transposed = task == epoch.TRAIN and cfg.momentum == 0
+        transposed = transposed and transposes_first(self.layout.sizes, rows)
         layers = self.layout.sizes[1:] if transposed else self.layout.sizes
         splits = work.partial.size > 0 and splits_any(layers, batches, blocks_here())
         work.scal[SPLITS] = splits

@@ -14,16 +14,9 @@ import numpy as np
 
 from nnjit._config import inline, jit
 from nnjit._views import borrow, copy_matrix, copy_vector, row
-from nnjit.dense import TRANSPOSED, values_finite
+from nnjit.dense import values_finite
 from nnjit.losses import MSE
-from nnjit.propagation import (
-    backward,
-    forward,
-    output_loss,
-    settle_scales,
-    transpose_first,
-    weight_penalty,
-)
+from nnjit.propagation import backward, forward, output_loss, settle_scales, weight_penalty
 from nnjit.sgd import SGDConfig
 
 # What a call does with each batch: an SGD step, the gradient left in the
@@ -133,11 +126,6 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
     # epochs spent 5% of their time scanning it again.
     shared = orders.shape[0] == 1
     shared_sequential = shared and is_sequential(orders[0])
-    # A training call may keep the first layer's weights transposed.
-    transposed = work.scal[TRANSPOSED] != 0
-    if transposed:
-        transpose_first(params, table, work, False)
-    done = lrs.size
     for e in range(lrs.size):
         if step:
             copy_vector(kept, params)
@@ -180,8 +168,7 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
         if status == NONFINITE_INPUT:
             if step:
                 copy_vector(params, kept)
-            done = BAD_INPUT
-            break
+            return BAD_INPUT
         stats[e, 0] = loss_sum
         stats[e, 1] = correct
         stats[e, 2] = seen
@@ -189,8 +176,5 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
         if status == DIVERGED or not values_finite(params):
             if step:
                 copy_vector(params, kept)
-            done = e
-            break
-    if transposed:
-        transpose_first(params, table, work, True)
-    return done
+            return e
+    return lrs.size

@@ -36,7 +36,6 @@ from nnjit.dense import (
 )
 from nnjit.kernel_calls import ACTIVATE_ROWS, OUTPUT_DELTA, SGD_STEP, call
 from nnjit.layout import ACTIVATION, B_OFFSET, N_IN, N_OUT, ROW_OFFSET, W_OFFSET
-from nnjit.transposed import transpose_weights, transposes_first
 
 
 class Workspace(NamedTuple):
@@ -51,14 +50,12 @@ class Workspace(NamedTuple):
     row_correct: np.ndarray  # (rows,) int64
     scal: np.ndarray  # BLAS's alpha and beta slots, see nnjit.dense
     partial: np.ndarray  # the blocks' results of products split over the inputs, if any
-    transposed: np.ndarray  # room to transpose the first layer's weights, if it may be
 
 
 def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Workspace:
     """Allocate the buffers for batches of up to ``rows`` samples."""
     widest = max(sizes[1:])
     partial = split_buffer_size(sizes, rows, blocks_here())
-    transposed = sizes[0] * sizes[1] if transposes_first(sizes, rows) else 0
     return Workspace(
         inputs=np.empty((rows, sizes[0]), dtype=dtype),
         targets=np.empty((rows, sizes[-1]), dtype=dtype),
@@ -69,7 +66,6 @@ def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Worksp
         row_correct=np.empty(rows, dtype=np.int64),
         scal=make_scalars(dtype, len(sizes) - 1, splits=partial > 0),
         partial=np.empty(partial, dtype=dtype),
-        transposed=np.empty(transposed, dtype=dtype),
     )
 
 
@@ -82,34 +78,6 @@ def layer_params(params, table, layer):
     b_off = table[layer, B_OFFSET]
     W = view2d(params, w_off, n_in, n_out)
     return W, segment(params, b_off, n_out)
-
-
-@inline
-def layer_weights(params, table, layer, scal):
-    """View of one layer's weights: ``(n_in, n_out)``, or transposed if the call keeps them so.
-
-    The second result says which: the first layer's weights are transposed
-    while ``scal[TRANSPOSED]`` is set (see :func:`transpose_first`).
-    """
-    n_in = table[layer, N_IN]
-    n_out = table[layer, N_OUT]
-    w_off = table[layer, W_OFFSET]
-    if layer == 0 and scal[TRANSPOSED] != 0:
-        return view2d(params, w_off, n_out, n_in), True
-    return view2d(params, w_off, n_in, n_out), False
-
-
-@inline
-def transpose_first(params, table, work, back):
-    """Store the first layer's weights transposed, or with ``back`` as they were.
-
-    A training call that sets ``scal[TRANSPOSED]`` does the first as it
-    starts and the second before it returns (see :mod:`nnjit.transposed`).
-    """
-    n_in = table[0, N_IN]
-    n_out = table[0, N_OUT]
-    rows, cols = (n_out, n_in) if back else (n_in, n_out)
-    transpose_weights(params, table[0, W_OFFSET], rows, cols, work.transposed)
 
 
 @inline
@@ -159,9 +127,12 @@ def forward(kernels, params, table, X, work, logits, source, rows, check):
     L = table.shape[0]
     A = X
     for layer in range(L):
-        _, b = layer_params(params, table, layer)
-        W, transposed = layer_weights(params, table, layer, work.scal)
+        W, b = layer_params(params, table, layer)
         n_out = b.size
+        # The first layer's weights may be stored transposed (nnjit.transposed).
+        transposed = layer == 0 and work.scal[TRANSPOSED] != 0
+        if transposed:
+            W = view2d(params, table[0, W_OFFSET], n_out, W.shape[0])
         out = layer_output(work, table, layer, B)
         code = table[layer, ACTIVATION]
         scale = WEIGHT_SCALES + layer
@@ -242,8 +213,10 @@ def backward(kernels, params, table, X, work, optimizer, step):
     momentum = step and not fused
     use_second = True
     for layer in range(L - 1, -1, -1):
-        _, b = layer_params(params, table, layer)
-        W, transposed = layer_weights(params, table, layer, scal)
+        W, b = layer_params(params, table, layer)
+        transposed = layer == 0 and scal[TRANSPOSED] != 0
+        if transposed:
+            W = view2d(params, table[0, W_OFFSET], b.size, W.shape[0])
         dW, db = layer_params(grad, table, layer)
         A_prev = X if layer == 0 else layer_output(work, table, layer - 1, B)
         dA = dZ
