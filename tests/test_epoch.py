@@ -34,6 +34,17 @@ ARCHS = [
 ]
 
 
+def _assert_fit_matches_numpy(net, X, y, kwargs, dtype):
+    """``net.fit(X, y, **kwargs)`` ends where the same fit on the numpy backend does."""
+    reference = twin(net, "numpy")
+    history = net.fit(X, y, **kwargs)
+    expected = reference.fit(X, y, **kwargs)
+    factor = 100 if dtype == "float32" else 10  # rounding compounds over the steps
+    assert_close(net.params, reference.params, dtype, factor)
+    assert_close(history.loss, expected.loss, dtype, factor)
+    assert_close(net.forward(X[:10]), reference.forward(X[:10]), dtype, factor)
+
+
 @pytest.mark.parametrize("case", list(FIT_CASES))
 @pytest.mark.parametrize(("hidden", "output", "loss", "sizes"), ARCHS)
 def test_fit_matches_numpy(hidden, output, loss, sizes, case, dtype):
@@ -70,14 +81,8 @@ def test_weight_decay_on_blas_layers_matches_numpy(sizes, n, batch_size, l2, dty
     :func:`nnjit.propagation.backward`).
     """
     net, X, y = make_problem("relu", "softmax", "cross_entropy", sizes=sizes, n=n, dtype=dtype)
-    reference = twin(net, "numpy")
     kwargs = {"epochs": 2, "batch_size": batch_size, "lr": 0.05, "l2": l2, "shuffle": False}
-    history = net.fit(X, y, **kwargs)
-    expected = reference.fit(X, y, **kwargs)
-    factor = 100 if dtype == "float32" else 10
-    assert_close(net.params, reference.params, dtype, factor)
-    assert_close(history.loss, expected.loss, dtype, factor)
-    assert_close(net.forward(X), reference.forward(X), dtype, factor)
+    _assert_fit_matches_numpy(net, X, y, kwargs, dtype)
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
@@ -108,16 +113,10 @@ def test_products_split_over_the_inputs_match_numpy(hidden, kwargs, dtype):
     """
     sizes, n = (200, 160, 96, 3), 10 * 6 + 3
     net, X, y = make_problem(hidden, "softmax", "cross_entropy", sizes=sizes, n=n, dtype=dtype)
-    reference = twin(net, "numpy")
     # At lr 0.05 the ReLU network's rounding differences grow a thousandfold
     # in two epochs, on either code path.
     kwargs = {"epochs": 2, "batch_size": 10, "lr": 0.01, "seed": 2, **kwargs}
-    history = net.fit(X, y, **kwargs)
-    expected = reference.fit(X, y, **kwargs)
-    factor = 100 if dtype == "float32" else 10
-    assert_close(net.params, reference.params, dtype, factor)
-    assert_close(history.loss, expected.loss, dtype, factor)
-    assert_close(net.forward(X[:10]), reference.forward(X[:10]), dtype, factor)
+    _assert_fit_matches_numpy(net, X, y, kwargs, dtype)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"l2": 0.01, "lr_decay": 0.8}], ids=["plain", "L2, decay"])
@@ -143,14 +142,8 @@ def test_first_layer_kept_transposed_matches_numpy(
     net, X, y = make_problem(hidden, output, loss, sizes=sizes, n=n, dtype=dtype)
     if sizes[-1] == 1:
         y = y[:, 0]
-    reference = twin(net, "numpy")
     kwargs = {"epochs": 2, "batch_size": batch_size, "lr": 0.01, "seed": 4, **kwargs}
-    history = net.fit(X, y, **kwargs)
-    expected = reference.fit(X, y, **kwargs)
-    factor = 100 if dtype == "float32" else 10
-    assert_close(net.params, reference.params, dtype, factor)
-    assert_close(history.loss, expected.loss, dtype, factor)
-    assert_close(net.forward(X), reference.forward(X), dtype, factor)
+    _assert_fit_matches_numpy(net, X, y, kwargs, dtype)
 
 
 def test_divergence_with_the_first_layer_transposed_keeps_the_last_good_epoch():
