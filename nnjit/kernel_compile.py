@@ -85,8 +85,8 @@ OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS)
 # compiles only where a product may be split over its inputs (see
 # kernel_table); the two small kernels of the split compile in the helper
 # when it has no _parallel_inputs to compile, and here when it has, which
-# balances the two processes best.  transposed_rows, a second or less,
-# compiles here.
+# balances the two processes best.  transposed_rows, about a second, compiles
+# in the helper too: the entry point keeps this process busy longer.
 HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"
@@ -163,7 +163,8 @@ def kernel_table(dtype: np.dtype, needed: tuple[int, ...] = OPTIONAL) -> np.ndar
 def _helper_kernels(needed: tuple[int, ...]) -> tuple[int, ...]:
     """What a helper compiles; see :data:`HELPER_KERNELS`."""
     splits = PARALLEL_INPUTS in needed
-    return HELPER_KERNELS + ((PARALLEL_INPUTS,) if splits else (SPLIT_BLOCKS, SUM_BLOCKS))
+    split = (PARALLEL_INPUTS,) if splits else (SPLIT_BLOCKS, SUM_BLOCKS)
+    return HELPER_KERNELS + split + ((TRANSPOSED_ROWS,) if TRANSPOSED_ROWS in needed else ())
 
 
 def _python() -> str:

@@ -112,14 +112,15 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
     assert (table == kernel_table(dtype)).all()
     assert (dtype in kernel_compile.HELPED) == (returncode == 0)
     if returncode == 0:
-        assert kernel_compile.HELPED[dtype] == (*kernel_compile.HELPER_KERNELS, PARALLEL_INPUTS)
+        expected = (*kernel_compile.HELPER_KERNELS, PARALLEL_INPUTS, TRANSPOSED_ROWS)
+        assert kernel_compile.HELPED[dtype] == expected
 
 
 @pytest.mark.parametrize(
     "needed", [(), (TRANSPOSED_ROWS,), (PARALLEL_INPUTS,), (PARALLEL_INPUTS, TRANSPOSED_ROWS)]
 )
 def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, needed):
-    """Optional kernels compile only if needed; the split's two small ones go to the helper."""
+    """Optional kernels compile only if needed; else the split's two small ones go to the helper."""
     dtype = np.dtype(dtype)
     started, compiled = [], []
     monkeypatch.setattr(
@@ -132,7 +133,8 @@ def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, need
     monkeypatch.setattr(kernel_compile, "HELPED", {})
     compile_kernels(dtype, lambda: None, needed=needed)
     small = (PARALLEL_INPUTS,) if PARALLEL_INPUTS in needed else (SPLIT_BLOCKS, SUM_BLOCKS)
-    assert started == [(*kernel_compile.HELPER_KERNELS, *small)]
+    transposed = (TRANSPOSED_ROWS,) if TRANSPOSED_ROWS in needed else ()
+    assert started == [(*kernel_compile.HELPER_KERNELS, *small, *transposed)]
     for which in kernel_compile.OPTIONAL:
         assert (which in compiled or which in started[0]) == (which in needed)
     assert not set(started[0]) & set(compiled[1:])  # each kernel compiles in one process

@@ -130,3 +130,52 @@ class DenseKernels:
             )
         else:
             self.X.T @ self.dZ
+
+
+class TransposedFirstLayer:
+    """W3's first layer as ``fit`` trains it, weights stored transposed (``nnjit.transposed``).
+
+    ``forward``: ``A = f(X @ W + b)``; ``step``: the SGD step ``W <- W - lr
+    X.T @ dZ``.  The ``numpy`` backend computes both in plain NumPy, with
+    ``W`` stored as everywhere else.  The first layer has no input gradient.
+    """
+
+    params = (["W3 784x30 b10"], common.BACKENDS, common.DTYPES_UNLESS_QUICK)
+    param_names = ("layer", "backend", "dtype")
+    timeout = common.TIMEOUT
+
+    def setup(self, layer: str, backend: str, dtype: str) -> None:
+        rows, n_in, n_out, name = LAYERS[layer]
+        rng = np.random.default_rng(0)
+        self.name = name
+        self.code = np.int64(ACTIVATIONS[name])
+        self.X = rng.random((rows, n_in)).astype(dtype)
+        self.W = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype)
+        self.WT = np.ascontiguousarray(self.W.T)
+        self.b = rng.standard_normal(n_out).astype(dtype)
+        self.dZ = rng.standard_normal((rows, n_out)).astype(dtype)
+        self.Z = np.empty((rows, n_out), dtype=dtype)
+        self.scal = dense.make_scalars(np.dtype(dtype))
+        self.scal[dense.MINUS_LR] = -0.01
+        self.scal[dense.DECAY] = 1
+        self.slots = np.int64(dense.MINUS_LR), np.int64(dense.DECAY)
+        self.no_rows = np.empty(0, dtype=np.int64)
+        self.no_partial = np.empty(0, dtype=dtype)  # never split
+        self.kernels = kernel_table(np.dtype(dtype))
+        self.time_forward(layer, backend, dtype)
+        self.time_step(layer, backend, dtype)
+
+    def time_forward(self, layer: str, backend: str, dtype: str) -> None:
+        if backend == "numba":
+            one = np.int64(dense.ONE)
+            args = (self.kernels, self.X, self.WT, self.b, self.Z, self.code, self.scal, one)
+            dense.dense_forward(*args, self.X, self.no_rows, False, self.no_partial, True)
+        else:
+            reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
+
+    def time_step(self, layer: str, backend: str, dtype: str) -> None:
+        if backend == "numba":
+            args = (self.kernels, self.X, self.dZ, self.WT, self.scal, *self.slots)
+            dense.dense_outer(*args, self.WT, self.WT, False, True)
+        else:
+            self.W += self.scal[dense.MINUS_LR] * (self.X.T @ self.dZ)
