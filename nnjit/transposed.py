@@ -6,8 +6,9 @@ float32, 21 and 14 µs in float64: a product that small is mostly BLAS's
 packing and set-up.  Written as loops, the forward product is a set of dot
 products between the samples and the columns of ``W``, and the step adds
 multiples of the samples to those columns: with ``W`` stored transposed,
-both run along the 784 inputs in long vectors, two columns and five samples
-per pass, and took 3.2 and 4.1 µs in float32, 7.8 and 7.8 µs in float64.
+both run along the 784 inputs in long vectors, three columns and five
+samples per pass, and took 2.6 and 2.5-3.6 µs in float32, 6.8-6.9 and
+6.9-7.8 µs in float64.
 
 The first layer has no input gradient, so those two are all it computes.
 A training call without momentum whose batches qualify
@@ -71,21 +72,23 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta):
     if piecewise-linear, else the identity (see
     :func:`nnjit.dense.dense_forward`).  Otherwise the SGD step
     ``WT <- scal[beta] WT + scal[alpha] D.T @ A`` with ``D`` the gradient of
-    the layer's ``Z``; ``b`` is unused.  Two rows of ``WT`` and five samples
-    per pass over the inputs.  The loops are written out: numba took 1.4 s
-    longer to compile them as calls to inlined functions.
+    the layer's ``Z``; ``b`` is unused.  Three rows of ``WT`` and five
+    samples per pass over the inputs: for W3 in float64 that took 6.8 and
+    6.9 µs against 8.8 and 9.0 µs with two rows.  The loops are written out:
+    numba took 1.4 s longer to compile them as calls to inlined functions.
     """
     B = A.shape[0]
     m = WT.shape[0]
     zero = WT.dtype.type(0.0)
     if task == FORWARD:
         Z = D
-        slope = negative_slope(code, Z)
-        # With an odd number of outputs the last pass computes the last twice.
-        for j in range(0, m, 2):
-            j2 = min(j + 1, m - 1)
+        # The last pass may compute the last output two or three times.
+        for j in range(0, m, 3):
+            j1 = min(j + 1, m - 1)
+            j2 = min(j + 2, m - 1)
             u = row(WT, j)
-            v = row(WT, j2)
+            v = row(WT, j1)
+            w = row(WT, j2)
             n = 0
             while n + 5 <= B:
                 a0 = row(A, n)
@@ -94,36 +97,51 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta):
                 a3 = row(A, n + 3)
                 a4 = row(A, n + 4)
                 s0 = s1 = s2 = s3 = s4 = t0 = t1 = t2 = t3 = t4 = zero
+                r0 = r1 = r2 = r3 = r4 = zero
                 for i in range(u.size):
                     ui = u[i]
                     vi = v[i]
-                    s0 += a0[i] * ui
-                    t0 += a0[i] * vi
-                    s1 += a1[i] * ui
-                    t1 += a1[i] * vi
-                    s2 += a2[i] * ui
-                    t2 += a2[i] * vi
-                    s3 += a3[i] * ui
-                    t3 += a3[i] * vi
-                    s4 += a4[i] * ui
-                    t4 += a4[i] * vi
-                Z[n, j], Z[n + 1, j], Z[n + 2, j], Z[n + 3, j], Z[n + 4, j] = s0, s1, s2, s3, s4
-                Z[n, j2], Z[n + 1, j2], Z[n + 2, j2], Z[n + 3, j2], Z[n + 4, j2] = (
-                    t0,
-                    t1,
-                    t2,
-                    t3,
-                    t4,
-                )
+                    wi = w[i]
+                    x = a0[i]
+                    s0 += x * ui
+                    t0 += x * vi
+                    r0 += x * wi
+                    x = a1[i]
+                    s1 += x * ui
+                    t1 += x * vi
+                    r1 += x * wi
+                    x = a2[i]
+                    s2 += x * ui
+                    t2 += x * vi
+                    r2 += x * wi
+                    x = a3[i]
+                    s3 += x * ui
+                    t3 += x * vi
+                    r3 += x * wi
+                    x = a4[i]
+                    s4 += x * ui
+                    t4 += x * vi
+                    r4 += x * wi
+                z = row(Z, n)
+                z[j], z[j1], z[j2] = s0, t0, r0
+                z = row(Z, n + 1)
+                z[j], z[j1], z[j2] = s1, t1, r1
+                z = row(Z, n + 2)
+                z[j], z[j1], z[j2] = s2, t2, r2
+                z = row(Z, n + 3)
+                z[j], z[j1], z[j2] = s3, t3, r3
+                z = row(Z, n + 4)
+                z[j], z[j1], z[j2] = s4, t4, r4
                 n += 5
-            for r in range(n, B):
-                a = row(A, r)
-                s = t = zero
+            for q in range(n, B):
+                a = row(A, q)
+                s = t = r = zero
                 for i in range(u.size):
                     s += a[i] * u[i]
                     t += a[i] * v[i]
-                Z[r, j] = s
-                Z[r, j2] = t
+                    r += a[i] * w[i]
+                Z[q, j], Z[q, j1], Z[q, j2] = s, t, r
+        slope = negative_slope(code, Z)
         for n in range(B):
             z = row(Z, n)
             for j in range(m):
@@ -140,12 +158,11 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta):
         elif decay != 1:
             for i in range(u.size):
                 u[i] *= decay
-    for j in range(0, m, 2):
-        # With an odd number of outputs the last pass steps the last alone.
-        pair = j + 1 < m
-        j2 = j + 1 if pair else j
+    whole = m - m % 3
+    for j in range(0, whole, 3):
         u = row(WT, j)
-        v = row(WT, j2)
+        v = row(WT, j + 1)
+        w = row(WT, j + 2)
         n = 0
         while n + 5 <= B:
             a0 = row(A, n)
@@ -155,29 +172,33 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta):
             a4 = row(A, n + 4)
             c0, c1, c2 = lr * dZ[n, j], lr * dZ[n + 1, j], lr * dZ[n + 2, j]
             c3, c4 = lr * dZ[n + 3, j], lr * dZ[n + 4, j]
-            if pair:
-                d0, d1, d2 = lr * dZ[n, j2], lr * dZ[n + 1, j2], lr * dZ[n + 2, j2]
-                d3, d4 = lr * dZ[n + 3, j2], lr * dZ[n + 4, j2]
-                for i in range(u.size):
-                    x0 = a0[i]
-                    x1 = a1[i]
-                    x2 = a2[i]
-                    x3 = a3[i]
-                    x4 = a4[i]
-                    u[i] += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4
-                    v[i] += d0 * x0 + d1 * x1 + d2 * x2 + d3 * x3 + d4 * x4
-            else:
-                for i in range(u.size):
-                    u[i] += c0 * a0[i] + c1 * a1[i] + c2 * a2[i] + c3 * a3[i] + c4 * a4[i]
+            d0, d1, d2 = lr * dZ[n, j + 1], lr * dZ[n + 1, j + 1], lr * dZ[n + 2, j + 1]
+            d3, d4 = lr * dZ[n + 3, j + 1], lr * dZ[n + 4, j + 1]
+            e0, e1, e2 = lr * dZ[n, j + 2], lr * dZ[n + 1, j + 2], lr * dZ[n + 2, j + 2]
+            e3, e4 = lr * dZ[n + 3, j + 2], lr * dZ[n + 4, j + 2]
+            for i in range(u.size):
+                x0 = a0[i]
+                x1 = a1[i]
+                x2 = a2[i]
+                x3 = a3[i]
+                x4 = a4[i]
+                u[i] += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4
+                v[i] += d0 * x0 + d1 * x1 + d2 * x2 + d3 * x3 + d4 * x4
+                w[i] += e0 * x0 + e1 * x1 + e2 * x2 + e3 * x3 + e4 * x4
             n += 5
-        for r in range(n, B):
-            a = row(A, r)
-            c = lr * dZ[r, j]
-            d = lr * dZ[r, j2]
-            if pair:
-                for i in range(u.size):
-                    u[i] += c * a[i]
-                    v[i] += d * a[i]
-            else:
-                for i in range(u.size):
-                    u[i] += c * a[i]
+        for q in range(n, B):
+            a = row(A, q)
+            c, d, e = lr * dZ[q, j], lr * dZ[q, j + 1], lr * dZ[q, j + 2]
+            for i in range(u.size):
+                x = a[i]
+                u[i] += c * x
+                v[i] += d * x
+                w[i] += e * x
+    # The last one or two rows, a sample at a time.
+    for j in range(whole, m):
+        u = row(WT, j)
+        for q in range(B):
+            a = row(A, q)
+            c = lr * dZ[q, j]
+            for i in range(u.size):
+                u[i] += c * a[i]

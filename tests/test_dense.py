@@ -63,9 +63,9 @@ SHAPES = {
     "blas, one output": (40, 300, 1),
     "parallel blocks": (256, 64, 64),
     "split over the inputs": (10, 200, 80),
-    # Kept transposed, these take two outputs and five samples at a time:
-    # an odd output and three samples are left over.
-    "five samples at a time": (13, 300, 7),
+    # Kept transposed, these take three outputs and five samples at a time:
+    # two outputs and three samples are left over.
+    "five samples at a time": (13, 300, 8),
 }
 
 

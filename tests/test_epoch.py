@@ -123,7 +123,7 @@ def test_products_split_over_the_inputs_match_numpy(hidden, kwargs, dtype):
 @pytest.mark.parametrize(
     ("hidden", "output", "loss", "sizes", "batch_size", "n"),
     [
-        # Two outputs and five samples at a time, with an odd output and a
+        # Three outputs and five samples at a time, with an output and a
         # last batch of three samples left over.
         ("sigmoid", "sigmoid", "mse", (300, 7, 3), 10, 10 * 6 + 3),
         ("relu", "softmax", "cross_entropy", (256, 30, 4), 7, 7 * 5 + 6),
