@@ -258,7 +258,7 @@ class NumbaBackend:
         if loading:
             epoch.run_epochs.compile((TABLE_TYPE, *(numba.typeof(arg) for arg in args)))
             return 0, None
-        # The first layer's weights stay transposed for the call's duration.
+        # The first layer's weights stay transposed for the call.
         transposed = TRANSPOSED_ROWS in needed
         if transposed:
             transpose_first(params, self.layout)
@@ -278,15 +278,14 @@ class NumbaBackend:
         """Set the options of a call in ``work.scal``; the optional kernels they need.
 
         Whether the call keeps the first layer's weights transposed (training
-        without momentum, with batches that qualify: see
+        with batches that qualify: see
         :mod:`nnjit.transposed`), and whether a batch of it splits a product
         over its inputs (see :func:`nnjit.dense.split_blocks`): only then
         are their kernels needed.
         """
         batches = (batch_size, n_samples % batch_size)
         rows = work.inputs.shape[0]
-        transposed = task == epoch.TRAIN and cfg.momentum == 0
-        transposed = transposed and transposes_first(self.layout.sizes, rows)
+        transposed = task == epoch.TRAIN and transposes_first(self.layout.sizes, rows)
         layers = self.layout.sizes[1:] if transposed else self.layout.sizes
         splits = work.partial.size > 0 and splits_any(layers, batches, blocks_here())
         work.scal[SPLITS] = splits

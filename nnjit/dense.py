@@ -644,8 +644,8 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, transposed
     block also takes the momentum step of its rows of the weights ``W``,
     with velocity ``V`` and the gradient ``C``, while they are in cache; the
     step's settings are those of :func:`_block_config`.  Returns whether the
-    step was taken.  With ``transposed``, ``C`` is stored transposed and
-    there is no momentum (see :mod:`nnjit.transposed`).
+    step was taken.  With ``transposed``, ``C`` is stored transposed (see
+    :mod:`nnjit.transposed`) and any momentum step is left to the caller.
     """
     if transposed:
         args = (np.int64(OUTER), A, C, scal, dZ, np.int64(0), scal, alpha, beta)

@@ -214,10 +214,12 @@ def backward(kernels, params, table, X, work, optimizer, step):
     use_second = True
     for layer in range(L - 1, -1, -1):
         W, b = layer_params(params, table, layer)
+        dW, db = layer_params(grad, table, layer)
+        # The first layer's weights, and so its gradient, may be transposed.
         transposed = layer == 0 and scal[TRANSPOSED] != 0
         if transposed:
             W = view2d(params, table[0, W_OFFSET], b.size, W.shape[0])
-        dW, db = layer_params(grad, table, layer)
+            dW = view2d(grad, table[0, W_OFFSET], b.size, dW.shape[0])
         A_prev = X if layer == 0 else layer_output(work, table, layer - 1, B)
         dA = dZ
         scale = WEIGHT_SCALES + layer

@@ -11,15 +11,19 @@ samples per pass, and took 2.6 and 2.5-3.6 µs in float32, 6.8-6.9 and
 6.9-7.8 µs in float64.
 
 The first layer has no input gradient, so those two are all it computes.
-A training call without momentum whose batches qualify
-(:func:`transposes_first`) transposes the layer's weights in place in the
-parameter vector before the compiled call and back after it
-(:func:`transpose_first`), and sets ``scal[TRANSPOSED]`` for the compiled
-code.  Nothing else reads the first layer's weights in between, and what
-reads all the parameters (the copy kept to undo a diverging epoch, the
-finiteness check, the L2 term) reads every value alike.  The loops run on
-one thread in a fixed order, so the results do not depend on the number of
-threads.
+A training call whose batches qualify (:func:`transposes_first`) transposes
+the layer's weights in place in the parameter vector before the compiled
+call and back after it (:func:`transpose_first`), and sets
+``scal[TRANSPOSED]`` for the compiled code.  With momentum the layer's
+gradient is written transposed too, and the step, which takes each value of
+the weights, velocity and gradient alone, needs no change.  The velocity
+stays in the layout the step writes it in: it starts at zero with each
+``fit``, whose calls all keep the layer transposed or none does, since the
+batch size decides.  Nothing else reads the first layer's weights in
+between, and what reads all the parameters (the copy kept to undo a
+diverging epoch, the finiteness check, the L2 term) reads every value
+alike.  The loops run on one thread in a fixed order, so the results do not
+depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def transposes_first(sizes: tuple[int, ...], rows: int) -> bool:
     split into row blocks) through a first layer with at least 256 inputs.
     Smaller batches go to the loops of :mod:`nnjit.dense`, which are built
     for them, and so do layers with fewer inputs, where vectors along the
-    inputs are short.  Only a training call without momentum uses it: see
+    inputs are short.  Only a training call uses it: see
     :mod:`nnjit.transposed`.
     """
     n_in, n_out = sizes[0], sizes[1]

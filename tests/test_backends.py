@@ -97,7 +97,7 @@ def test_inference_in_chunks_matches_numpy():
         ((784, 30, 10), 10, 0.0, "train", True),
         ((784, 30, 10), 4, 0.0, "train", True),
         ((784, 30, 10), 31, 0.0, "train", True),
-        ((784, 30, 10), 10, 0.9, "train", False),  # the velocity is not transposed
+        ((784, 30, 10), 10, 0.9, "train", True),  # momentum too
         ((784, 30, 10), 10, 0.0, "evaluate", False),
         ((784, 30, 10), 10, 0.0, "gradient", False),
         ((784, 30, 10), 3, 0.0, "train", False),  # the loops of nnjit.dense
@@ -108,7 +108,7 @@ def test_inference_in_chunks_matches_numpy():
 def test_training_keeps_the_first_layer_transposed_where_it_pays(
     sizes, batch_size, momentum, task, transposed
 ):
-    """Training with small batches through a wide first layer, without momentum (nnjit.transposed).
+    """Training with small batches through a wide first layer (nnjit.transposed).
 
     The kernel of the transposed products is needed only then, and the
     first layer's products are then never split over their inputs.

@@ -119,7 +119,11 @@ def test_products_split_over_the_inputs_match_numpy(hidden, kwargs, dtype):
     _assert_fit_matches_numpy(net, X, y, kwargs, dtype)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"l2": 0.01, "lr_decay": 0.8}], ids=["plain", "L2, decay"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"l2": 0.01, "lr_decay": 0.8}, {"momentum": 0.9, "nesterov": True, "l2": 0.01}],
+    ids=["plain", "L2, decay", "nesterov, L2"],
+)
 @pytest.mark.parametrize(
     ("hidden", "output", "loss", "sizes", "batch_size", "n"),
     [
@@ -170,10 +174,16 @@ def test_epochs_in_one_call_equal_epochs_one_by_one():
     assert len(checked.val_loss) == 4
 
 
-def test_verbose_fit_gives_the_same_parameters(capsys):
-    net, X, y = make_problem("tanh", "identity", "mse")
+@pytest.mark.parametrize(
+    ("sizes", "batch_size"),
+    # The second keeps its first layer and velocity transposed in every call.
+    [((4, 6, 5, 3), 3), ((256, 6, 3), 10)],
+)
+def test_verbose_fit_gives_the_same_parameters(sizes, batch_size, capsys):
+    """A progress bar trains in several calls, with the velocity carried over."""
+    net, X, y = make_problem("tanh", "identity", "mse", sizes=sizes, n=63)
     same = twin(net, "numba")
-    kwargs = {"epochs": 2, "batch_size": 3, "lr": 0.02, "momentum": 0.9, "seed": 2}
+    kwargs = {"epochs": 2, "batch_size": batch_size, "lr": 0.02, "momentum": 0.9, "seed": 2}
     history = net.fit(X, y, **kwargs)
     shown = same.fit(X, y, verbose=True, **kwargs)
     np.testing.assert_array_equal(net.params, same.params)
