@@ -69,6 +69,19 @@ LAYERS = {
 }
 
 
+def _layer_arrays(bench: object, layer: str, dtype: str) -> None:
+    """Set on ``bench`` a layer's activation, ``X``, ``W``, ``b``, ``dZ`` and room for ``Z``."""
+    rows, n_in, n_out, name = LAYERS[layer]
+    rng = np.random.default_rng(0)
+    bench.name = name
+    bench.code = np.int64(ACTIVATIONS[name])
+    bench.X = reference.ACTIVATIONS[name](rng.standard_normal((rows, n_in))).astype(dtype)
+    bench.W = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype)
+    bench.b = rng.standard_normal(n_out).astype(dtype)
+    bench.dZ = rng.standard_normal((rows, n_out)).astype(dtype)
+    bench.Z = np.empty((rows, n_out), dtype=dtype)
+
+
 class DenseKernels:
     """The three matrix products of one dense layer, compiled and in plain NumPy.
 
@@ -82,15 +95,8 @@ class DenseKernels:
     timeout = common.TIMEOUT
 
     def setup(self, layer: str, backend: str, dtype: str) -> None:
-        rows, n_in, n_out, name = LAYERS[layer]
-        rng = np.random.default_rng(0)
-        self.name = name
-        self.code = np.int64(ACTIVATIONS[name])
-        self.X = reference.ACTIVATIONS[name](rng.standard_normal((rows, n_in))).astype(dtype)
-        self.W = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype)
-        self.b = rng.standard_normal(n_out).astype(dtype)
-        self.dZ = rng.standard_normal((rows, n_out)).astype(dtype)
-        self.Z = np.empty((rows, n_out), dtype=dtype)
+        rows, n_in, n_out, _ = LAYERS[layer]
+        _layer_arrays(self, layer, dtype)
         self.dX = np.empty((rows, n_in), dtype=dtype)
         self.dW = np.empty((n_in, n_out), dtype=dtype)
         self.scal = dense.make_scalars(np.dtype(dtype))
@@ -145,16 +151,8 @@ class TransposedFirstLayer:
     timeout = common.TIMEOUT
 
     def setup(self, layer: str, backend: str, dtype: str) -> None:
-        rows, n_in, n_out, name = LAYERS[layer]
-        rng = np.random.default_rng(0)
-        self.name = name
-        self.code = np.int64(ACTIVATIONS[name])
-        self.X = rng.random((rows, n_in)).astype(dtype)
-        self.W = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype)
+        _layer_arrays(self, layer, dtype)
         self.WT = np.ascontiguousarray(self.W.T)
-        self.b = rng.standard_normal(n_out).astype(dtype)
-        self.dZ = rng.standard_normal((rows, n_out)).astype(dtype)
-        self.Z = np.empty((rows, n_out), dtype=dtype)
         self.scal = dense.make_scalars(np.dtype(dtype))
         self.scal[dense.MINUS_LR] = -0.01
         self.scal[dense.DECAY] = 1
