@@ -33,7 +33,7 @@ import numpy as np
 from nnjit._config import jit
 from nnjit._views import row
 from nnjit.activations import negative_slope
-from nnjit.dense import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, FORWARD, _piecewise
+from nnjit.dense import BLAS_MIN_ROWS, BLAS_MIN_WEIGHTS, FORWARD, PARALLEL_MIN_WORK, _piecewise
 from nnjit.layout import W_OFFSET, Layout
 
 # Batches of fewer samples than this keep the first layer transposed ...
@@ -46,10 +46,13 @@ def transposes_first(sizes: tuple[int, ...], rows: int) -> bool:
     """Whether training with batches of ``rows`` samples keeps the first layer transposed.
 
     Batches of 4 to 31 samples (BLAS's products at that size, too small to
-    split into row blocks) through a first layer with at least 256 inputs.
-    Smaller batches go to the loops of :mod:`nnjit.dense`, which are built
-    for them, and so do layers with fewer inputs, where vectors along the
-    inputs are short.  Only a training call uses it: see
+    split into row blocks) through a first layer with at least 256 inputs,
+    and fewer than ``PARALLEL_MIN_WORK`` multiply-adds per product.  Smaller
+    batches go to the loops of :mod:`nnjit.dense`, which are built for them,
+    and so do layers with fewer inputs, where vectors along the inputs are
+    short.  Larger products go to BLAS split over the two cores, which was
+    faster in float64 from 16 samples through 784 x 100 (0.11-0.12 s
+    against 0.14-0.16 s for 20,000 samples).  Only a training call uses it: see
     :mod:`nnjit.transposed`.
     """
     n_in, n_out = sizes[0], sizes[1]
@@ -57,6 +60,7 @@ def transposes_first(sizes: tuple[int, ...], rows: int) -> bool:
         BLAS_MIN_ROWS <= rows < TRANSPOSED_MAX_ROWS
         and n_in >= TRANSPOSED_MIN_INPUTS
         and n_in * n_out >= BLAS_MIN_WEIGHTS
+        and rows * n_in * n_out < PARALLEL_MIN_WORK
     )
 
 
@@ -78,28 +82,31 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta):
     ``WT <- scal[beta] WT + scal[alpha] D.T @ A`` with ``D`` the gradient of
     the layer's ``Z``; ``b`` is unused.  Three rows of ``WT`` and five
     samples per pass over the inputs: for W3 in float64 that took 6.8 and
-    6.9 µs against 8.8 and 9.0 µs with two rows.  The loops are written out:
-    numba took 1.4 s longer to compile them as calls to inlined functions.
+    6.9 µs against 8.8 and 9.0 µs with two rows.  A last pass with fewer
+    samples repeats the last sample, whose repeats are neither stored nor
+    stepped with (their coefficients are 0); with fewer outputs, it repeats
+    the last output, which the forward pass computes again and the step takes
+    alone.  The loops are written out: numba took 1.4 s longer to compile
+    them as calls to inlined functions.
     """
     B = A.shape[0]
     m = WT.shape[0]
     zero = WT.dtype.type(0.0)
+    one = WT.dtype.type(1.0)
     if task == FORWARD:
         Z = D
-        # The last pass may compute the last output two or three times.
         for j in range(0, m, 3):
             j1 = min(j + 1, m - 1)
             j2 = min(j + 2, m - 1)
             u = row(WT, j)
             v = row(WT, j1)
             w = row(WT, j2)
-            n = 0
-            while n + 5 <= B:
+            for n in range(0, B, 5):
                 a0 = row(A, n)
-                a1 = row(A, n + 1)
-                a2 = row(A, n + 2)
-                a3 = row(A, n + 3)
-                a4 = row(A, n + 4)
+                a1 = row(A, min(n + 1, B - 1))
+                a2 = row(A, min(n + 2, B - 1))
+                a3 = row(A, min(n + 3, B - 1))
+                a4 = row(A, min(n + 4, B - 1))
                 s0 = s1 = s2 = s3 = s4 = t0 = t1 = t2 = t3 = t4 = zero
                 r0 = r1 = r2 = r3 = r4 = zero
                 for i in range(u.size):
@@ -128,23 +135,18 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta):
                     r4 += x * wi
                 z = row(Z, n)
                 z[j], z[j1], z[j2] = s0, t0, r0
-                z = row(Z, n + 1)
-                z[j], z[j1], z[j2] = s1, t1, r1
-                z = row(Z, n + 2)
-                z[j], z[j1], z[j2] = s2, t2, r2
-                z = row(Z, n + 3)
-                z[j], z[j1], z[j2] = s3, t3, r3
-                z = row(Z, n + 4)
-                z[j], z[j1], z[j2] = s4, t4, r4
-                n += 5
-            for q in range(n, B):
-                a = row(A, q)
-                s = t = r = zero
-                for i in range(u.size):
-                    s += a[i] * u[i]
-                    t += a[i] * v[i]
-                    r += a[i] * w[i]
-                Z[q, j], Z[q, j1], Z[q, j2] = s, t, r
+                if n + 1 < B:
+                    z = row(Z, n + 1)
+                    z[j], z[j1], z[j2] = s1, t1, r1
+                if n + 2 < B:
+                    z = row(Z, n + 2)
+                    z[j], z[j1], z[j2] = s2, t2, r2
+                if n + 3 < B:
+                    z = row(Z, n + 3)
+                    z[j], z[j1], z[j2] = s3, t3, r3
+                if n + 4 < B:
+                    z = row(Z, n + 4)
+                    z[j], z[j1], z[j2] = s4, t4, r4
         slope = negative_slope(code, Z)
         for n in range(B):
             z = row(Z, n)
@@ -162,24 +164,36 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta):
         elif decay != 1:
             for i in range(u.size):
                 u[i] *= decay
-    whole = m - m % 3
-    for j in range(0, whole, 3):
+    for j in range(0, m, 3):
+        # A last pass over fewer rows steps the others with coefficients 0.
+        j1 = min(j + 1, m - 1)
+        j2 = min(j + 2, m - 1)
+        g1 = lr if j + 1 < m else zero
+        g2 = lr if j + 2 < m else zero
         u = row(WT, j)
-        v = row(WT, j + 1)
-        w = row(WT, j + 2)
-        n = 0
-        while n + 5 <= B:
+        v = row(WT, j1)
+        w = row(WT, j2)
+        for n in range(0, B, 5):
+            n1 = min(n + 1, B - 1)
+            n2 = min(n + 2, B - 1)
+            n3 = min(n + 3, B - 1)
+            n4 = min(n + 4, B - 1)
             a0 = row(A, n)
-            a1 = row(A, n + 1)
-            a2 = row(A, n + 2)
-            a3 = row(A, n + 3)
-            a4 = row(A, n + 4)
-            c0, c1, c2 = lr * dZ[n, j], lr * dZ[n + 1, j], lr * dZ[n + 2, j]
-            c3, c4 = lr * dZ[n + 3, j], lr * dZ[n + 4, j]
-            d0, d1, d2 = lr * dZ[n, j + 1], lr * dZ[n + 1, j + 1], lr * dZ[n + 2, j + 1]
-            d3, d4 = lr * dZ[n + 3, j + 1], lr * dZ[n + 4, j + 1]
-            e0, e1, e2 = lr * dZ[n, j + 2], lr * dZ[n + 1, j + 2], lr * dZ[n + 2, j + 2]
-            e3, e4 = lr * dZ[n + 3, j + 2], lr * dZ[n + 4, j + 2]
+            a1 = row(A, n1)
+            a2 = row(A, n2)
+            a3 = row(A, n3)
+            a4 = row(A, n4)
+            # Repeated samples weigh 0.
+            k1 = one if n + 1 < B else zero
+            k2 = one if n + 2 < B else zero
+            k3 = one if n + 3 < B else zero
+            k4 = one if n + 4 < B else zero
+            c0, c1, c2 = lr * dZ[n, j], k1 * lr * dZ[n1, j], k2 * lr * dZ[n2, j]
+            c3, c4 = k3 * lr * dZ[n3, j], k4 * lr * dZ[n4, j]
+            d0, d1, d2 = g1 * dZ[n, j1], k1 * g1 * dZ[n1, j1], k2 * g1 * dZ[n2, j1]
+            d3, d4 = k3 * g1 * dZ[n3, j1], k4 * g1 * dZ[n4, j1]
+            e0, e1, e2 = g2 * dZ[n, j2], k1 * g2 * dZ[n1, j2], k2 * g2 * dZ[n2, j2]
+            e3, e4 = k3 * g2 * dZ[n3, j2], k4 * g2 * dZ[n4, j2]
             for i in range(u.size):
                 x0 = a0[i]
                 x1 = a1[i]
@@ -189,20 +203,3 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta):
                 u[i] += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3 + c4 * x4
                 v[i] += d0 * x0 + d1 * x1 + d2 * x2 + d3 * x3 + d4 * x4
                 w[i] += e0 * x0 + e1 * x1 + e2 * x2 + e3 * x3 + e4 * x4
-            n += 5
-        for q in range(n, B):
-            a = row(A, q)
-            c, d, e = lr * dZ[q, j], lr * dZ[q, j + 1], lr * dZ[q, j + 2]
-            for i in range(u.size):
-                x = a[i]
-                u[i] += c * x
-                v[i] += d * x
-                w[i] += e * x
-    # The last one or two rows, a sample at a time.
-    for j in range(whole, m):
-        u = row(WT, j)
-        for q in range(B):
-            a = row(A, q)
-            c = lr * dZ[q, j]
-            for i in range(u.size):
-                u[i] += c * a[i]

@@ -103,6 +103,8 @@ def test_inference_in_chunks_matches_numpy():
         ((784, 30, 10), 3, 0.0, "train", False),  # the loops of nnjit.dense
         ((784, 30, 10), 32, 0.0, "train", False),
         ((255, 30, 10), 10, 0.0, "train", False),
+        ((784, 100, 10), 10, 0.0, "train", True),
+        ((784, 100, 10), 16, 0.0, "train", False),  # BLAS split over the cores
     ],
 )
 def test_training_keeps_the_first_layer_transposed_where_it_pays(
