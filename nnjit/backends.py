@@ -85,8 +85,17 @@ class NumbaBackend:
         weights = (n_in * n_out for n_in, n_out in itertools.pairwise(self.layout.sizes))
         return [w for w in weights if w >= BLAS_MIN_WEIGHTS]
 
+    def _split_sizes(self, rows: int, training: bool) -> tuple[int, ...]:
+        """The layer sizes whose products batches of ``rows`` may split over their inputs.
+
+        All of them, except a first layer that training keeps transposed
+        (see :mod:`nnjit.transposed`), whose products never split.
+        """
+        sizes = self.layout.sizes
+        return sizes[1:] if training and transposes_first(sizes, rows) else sizes
+
     def _blas_pinned(
-        self, rows: int, stop_waiting: bool = False
+        self, rows: int, stop_waiting: bool = False, training: bool = False
     ) -> contextlib.AbstractContextManager:
         """BLAS held to one thread, if a product of a batch of ``rows`` goes to BLAS.
 
@@ -97,13 +106,14 @@ class NumbaBackend:
         at least ``PARALLEL_MIN_WORK`` multiply-adds; or split over its inputs,
         ``nnjit.dense.split_blocks``), the call also runs on
         fewer threads while other programs keep the cores busy (see
-        :mod:`nnjit.contention`).
+        :mod:`nnjit.contention`).  ``training``: the calls train (see
+        :meth:`_split_sizes`).
         """
         weights = self._blas_weights(rows)
         if not weights:
             return contextlib.nullcontext()
-        sizes, blocks = self.layout.sizes, blocks_here()
-        splits = split_buffer_size(sizes, rows, blocks) > 0
+        blocks = blocks_here()
+        splits = split_buffer_size(self._split_sizes(rows, training), rows, blocks) > 0
         if blocks == 1 or (rows * max(weights) < PARALLEL_MIN_WORK and not splits):
             return single_threaded(stop_waiting=stop_waiting)
         return _pinned_beside_other_work(stop_waiting)
@@ -164,7 +174,7 @@ class NumbaBackend:
         pinning and stopping take 0.3-0.5 ms, a tenth of W1's whole fit.  See
         :meth:`_blas_pinned`.
         """
-        return self._blas_pinned(batch_size, stop_waiting=True)
+        return self._blas_pinned(batch_size, stop_waiting=True, training=True)
 
     def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
         return {
@@ -286,7 +296,7 @@ class NumbaBackend:
         batches = (batch_size, n_samples % batch_size)
         rows = work.inputs.shape[0]
         transposed = task == epoch.TRAIN and transposes_first(self.layout.sizes, rows)
-        layers = self.layout.sizes[1:] if transposed else self.layout.sizes
+        layers = self._split_sizes(rows, task == epoch.TRAIN)
         splits = work.partial.size > 0 and splits_any(layers, batches, blocks_here())
         work.scal[SPLITS] = splits
         work.scal[TRANSPOSED] = transposed

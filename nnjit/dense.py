@@ -850,7 +850,9 @@ def make_scalars(dtype: np.dtype, layers: int = 1, splits: bool = True) -> np.nd
     """The scalar slots for a network of ``layers`` layers, with the constants filled in.
 
     ``splits``: whether products may be split over their inputs, which needs
-    the table of ``kernel_table(dtype, splits=True)``.
+    ``_parallel_inputs`` in the kernel table (see
+    ``nnjit.kernel_compile.kernel_table``); each call sets ``scal[SPLITS]``
+    again for its batch sizes, and ``scal[TRANSPOSED]``.
     """
     scal = np.zeros(WEIGHT_SCALES + layers, dtype=dtype)
     scal[ONE] = 1

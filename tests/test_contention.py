@@ -118,6 +118,20 @@ def test_only_calls_with_parallel_products_adapt(busy_program, call, sizes, rows
 
 
 @linux_only
+@pytest.mark.skipif(numba.get_num_threads() < 2, reason="needs two of numba's threads")
+def test_a_fit_that_keeps_its_first_layer_transposed_does_not_adapt(busy_program):
+    """W3's fit splits no product (see nnjit.transposed); an evaluation of ten rows would."""
+    threads = numba.get_num_threads()
+    if _expected_threads(threads) == threads:
+        pytest.skip("enough cores for both the busy program and every thread")
+    backend = nnjit.Network([784, 30, 10])._backend
+    with backend.session(10):
+        assert numba.get_num_threads() == threads
+    with backend._blas_pinned(10):
+        assert numba.get_num_threads() < threads
+
+
+@linux_only
 def test_a_fit_beside_a_busy_program_gives_the_same_parameters(busy_program, monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((600, 300))
