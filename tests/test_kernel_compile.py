@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -139,6 +140,33 @@ def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, need
         assert (which in compiled or which in started[0]) == (which in needed)
     assert not set(started[0]) & set(compiled[1:])  # each kernel compiles in one process
     assert (kernel_table(dtype)[list(kernel_compile.OPTIONAL)] != 0).all()
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_garbage_collector_runs_less_often_while_kernels_compile(monkeypatch, dtype, fails):
+    """Raised thresholds for the compiles and the entry point, restored after, even on failure."""
+    dtype = np.dtype(dtype)
+    before = gc.get_threshold()
+    seen = []
+
+    def compiled(which, dt):
+        seen.append(gc.get_threshold())
+        return False
+
+    def entry_point():
+        seen.append(gc.get_threshold())
+        if fails:
+            raise RuntimeError("compile failed")
+
+    monkeypatch.setattr(kernel_compile, "_compiled", compiled)
+    if fails:
+        with pytest.raises(RuntimeError, match="compile failed"):
+            compile_kernels(dtype, entry_point)
+    else:
+        compile_kernels(dtype, entry_point)
+    relaxed = (max(kernel_compile.COMPILE_GC_THRESHOLD, before[0]), *before[1:])
+    assert relaxed[0] > 700 and seen and set(seen) == {relaxed}
+    assert gc.get_threshold() == before
 
 
 def test_no_helper_without_a_first_kernel_to_compile(monkeypatch, dtype):
