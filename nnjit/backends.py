@@ -32,13 +32,18 @@ from nnjit.dense import (
     splits_any,
 )
 from nnjit.kernel_cache import cache_directory, cache_lock
-from nnjit.kernel_calls import PARALLEL_INPUTS, TABLE_TYPE, TRANSPOSED_ROWS
+from nnjit.kernel_calls import (
+    PARALLEL_INPUTS,
+    PARALLEL_TRANSPOSED,
+    TABLE_TYPE,
+    TRANSPOSED_ROWS,
+)
 from nnjit.kernel_compile import compile_kernels, kernel_table
 from nnjit.layout import Layout
 from nnjit.propagation import Workspace, make_workspace
 from nnjit.reference import NumpyBackend
 from nnjit.sgd import SGDConfig
-from nnjit.transposed import transpose_first, transposes_first
+from nnjit.transposed import transpose_first, transposed_blocks, transposes_first
 from nnjit.validation import check_finite
 
 # Rows per chunk for inference and loss evaluation: bounds the buffers.
@@ -106,15 +111,22 @@ class NumbaBackend:
         at least ``PARALLEL_MIN_WORK`` multiply-adds; or split over its inputs,
         ``nnjit.dense.split_blocks``), the call also runs on
         fewer threads while other programs keep the cores busy (see
-        :mod:`nnjit.contention`).  ``training``: the calls train (see
-        :meth:`_split_sizes`).
+        :mod:`nnjit.contention`), and so does training whose first layer,
+        kept transposed, is split into blocks (``nnjit.transposed.transposed_blocks``).
+        ``training``: the calls train (see :meth:`_split_sizes`).
         """
         weights = self._blas_weights(rows)
         if not weights:
             return contextlib.nullcontext()
         blocks = blocks_here()
         splits = split_buffer_size(self._split_sizes(rows, training), rows, blocks) > 0
-        if blocks == 1 or (rows * max(weights) < PARALLEL_MIN_WORK and not splits):
+        sizes = self.layout.sizes
+        split_first = (
+            training
+            and transposes_first(sizes, rows)
+            and transposed_blocks(sizes, rows, blocks, self.dtype) > 1
+        )
+        if blocks == 1 or (rows * max(weights) < PARALLEL_MIN_WORK and not (splits or split_first)):
             return single_threaded(stop_waiting=stop_waiting)
         return _pinned_beside_other_work(stop_waiting)
 
@@ -289,7 +301,8 @@ class NumbaBackend:
 
         Whether the call keeps the first layer's weights transposed (training
         with batches that qualify: see
-        :mod:`nnjit.transposed`), and whether a batch of it splits a product
+        :mod:`nnjit.transposed`) and in how many parallel blocks it runs
+        them, and whether a batch of it splits a product
         over its inputs (see :func:`nnjit.dense.split_blocks`): only then
         are their kernels needed.
         """
@@ -299,8 +312,13 @@ class NumbaBackend:
         layers = self._split_sizes(rows, task == epoch.TRAIN)
         splits = work.partial.size > 0 and splits_any(layers, batches, blocks_here())
         work.scal[SPLITS] = splits
-        work.scal[TRANSPOSED] = transposed
-        used = ((PARALLEL_INPUTS, splits), (TRANSPOSED_ROWS, transposed))
+        blocks = transposed_blocks(self.layout.sizes, rows, blocks_here(), self.dtype)
+        work.scal[TRANSPOSED] = blocks if transposed else 0
+        used = (
+            (PARALLEL_INPUTS, splits),
+            (TRANSPOSED_ROWS, transposed),
+            (PARALLEL_TRANSPOSED, transposed and blocks > 1),
+        )
         return tuple(which for which, use in used if use)
 
     def _load_kernels(self, needed: tuple[int, ...]) -> None:

@@ -53,6 +53,7 @@ from nnjit.kernel_calls import (
     OUTER_ROWS,
     PARALLEL_BLOCKS,
     PARALLEL_INPUTS,
+    PARALLEL_TRANSPOSED,
     SPLIT_BLOCKS,
     SUM_BLOCKS,
     TRANSPOSED_ROWS,
@@ -106,6 +107,20 @@ GATHER_ROWS, CHECK_ROWS = 4, 8
     range(12)
 )
 WEIGHT_SCALES = FINITE + BLOCK_LIMIT
+
+
+@inline
+def _transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta):
+    """A product of a layer whose weights are stored transposed (see :mod:`nnjit.transposed`).
+
+    Split into ``scal[TRANSPOSED]`` parallel blocks if more than one.
+    """
+    if scal[TRANSPOSED] > 1:
+        args = (kernels, task, A, WT, b, D, code, scal, alpha, beta)
+        call(kernels, PARALLEL_TRANSPOSED, args)
+    else:
+        m = np.int64(WT.shape[0])
+        call(kernels, TRANSPOSED_ROWS, (task, A, WT, b, D, code, scal, alpha, beta, np.int64(0), m))
 
 
 @inline
@@ -352,8 +367,7 @@ def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, p
         if check:
             finite = rows_finite(A, np.int64(0), n)
         if transposed:
-            args = (np.int64(FORWARD), A, W, b, Z, code, scal, alpha, np.int64(ZERO))
-            call(kernels, TRANSPOSED_ROWS, args)
+            _transposed(kernels, np.int64(FORWARD), A, W, b, Z, code, scal, alpha, np.int64(ZERO))
         else:
             call(kernels, FORWARD_ROWS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
     if check and blocks > 1:  # each parallel block checked its own part
@@ -648,8 +662,7 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, transposed
     :mod:`nnjit.transposed`) and any momentum step is left to the caller.
     """
     if transposed:
-        args = (np.int64(OUTER), A, C, scal, dZ, np.int64(0), scal, alpha, beta)
-        call(kernels, TRANSPOSED_ROWS, args)
+        _transposed(kernels, np.int64(OUTER), A, C, scal, dZ, np.int64(0), scal, alpha, beta)
         return False
     k = A.shape[1]
     blocks = n_blocks(A.shape[0], k, dZ.shape[1], k, scal)

@@ -37,7 +37,8 @@ from nnjit.sgd import SGDConfig
     SUM_BLOCKS,
     PARALLEL_INPUTS,
     TRANSPOSED_ROWS,
-) = range(12)
+    PARALLEL_TRANSPOSED,
+) = range(13)
 # The numba type of the table.
 TABLE_TYPE = types.Array(types.int64, 1, "C")
 NAMES = (
@@ -53,6 +54,7 @@ NAMES = (
     "sum_blocks",
     "parallel_inputs",
     "transposed_rows",
+    "parallel_transposed",
 )
 
 
@@ -78,7 +80,10 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
         i(i, i, i, vector),  # SPLIT_BLOCKS
         types.none(matrix, vector, matrix, i, i),  # SUM_BLOCKS
         types.none(i, types.UniTuple(matrix, 5), vector, i, vector, i, i, rows),  # PARALLEL_INPUTS
-        types.none(i, matrix, matrix, vector, matrix, i, vector, i, i),  # TRANSPOSED_ROWS
+        types.none(i, matrix, matrix, vector, matrix, i, vector, i, i, i, i),  # TRANSPOSED_ROWS
+        types.none(
+            TABLE_TYPE, i, matrix, matrix, vector, matrix, i, vector, i, i
+        ),  # PARALLEL_TRANSPOSED
     )[which]
 
 

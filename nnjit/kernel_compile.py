@@ -63,6 +63,7 @@ from nnjit.kernel_calls import (
     OUTER_ROWS,
     PARALLEL_BLOCKS,
     PARALLEL_INPUTS,
+    PARALLEL_TRANSPOSED,
     SGD_STEP,
     SPLIT_BLOCKS,
     SUM_BLOCKS,
@@ -70,7 +71,7 @@ from nnjit.kernel_calls import (
 )
 from nnjit.losses import output_delta
 from nnjit.sgd import sgd_step
-from nnjit.transposed import transposed_rows
+from nnjit.transposed import parallel_transposed, transposed_rows
 
 # The compiled function in each slot of the table.
 KERNELS = (
@@ -86,12 +87,13 @@ KERNELS = (
     _sum_blocks,
     _parallel_inputs,
     transposed_rows,
+    parallel_transposed,
 )
 # The kernels that compile only for the calls that need them: the products
-# split over their inputs (see nnjit.dense.split_blocks) and the first layer
-# kept transposed (see nnjit.transposed).  Every other call leaves their slots
-# at 0 and never reads them.
-OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS)
+# split over their inputs (see nnjit.dense.split_blocks), and the first layer
+# kept transposed and its split over the cores (see nnjit.transposed).  Every
+# other call leaves their slots at 0 and never reads them.
+OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS, PARALLEL_TRANSPOSED)
 # What the helper compiles: the kernels of nnjit.dense with BLAS products,
 # which share them and nothing else with the rest, except sgd_step, which
 # _parallel_blocks calls and this process compiles first.  _parallel_inputs
@@ -99,7 +101,8 @@ OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS)
 # kernel_table); the two small kernels of the split compile in the helper
 # when it has no _parallel_inputs to compile, and here when it has, which
 # balances the two processes best.  transposed_rows, about a second, compiles
-# in the helper too: the entry point keeps this process busy longer.
+# in the helper too: the entry point keeps this process busy longer;
+# parallel_transposed, which only calls it, compiles here.
 HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"

@@ -17,11 +17,12 @@ from nnjit.dense import SPLITS, TRANSPOSED, blocks_here, splits_any
 from nnjit.kernel_calls import PARALLEL_INPUTS, TRANSPOSED_ROWS
 from nnjit.layout import build_layout
 from nnjit.sgd import SGDConfig
+from nnjit.transposed import transposed_blocks
 
 # Big enough for parallel row blocks (2**20 multiply-adds per product), which
 # also take the momentum step; and, in mini-batches of ten, for blocks over
 # the inputs (see nnjit.dense.split_blocks), and without momentum for a first
-# layer kept transposed (see nnjit.transposed).
+# layer kept transposed and split over the cores (see nnjit.transposed).
 SCRIPT = """
 import hashlib, sys
 import numpy as np
@@ -92,6 +93,24 @@ def test_inference_in_chunks_matches_numpy():
 
 
 @pytest.mark.parametrize(
+    ("sizes", "rows", "dtype", "cores", "blocks"),
+    [
+        ((784, 30, 10), 10, "float64", 2, 2),  # W3
+        ((784, 30, 10), 10, "float64", 1, 1),
+        ((784, 30, 10), 10, "float64", 8, 8),
+        ((784, 30, 10), 10, "float32", 2, 1),  # twice as fast: not worth two threads
+        ((784, 30, 10), 4, "float64", 2, 1),  # too little work
+        ((784, 100, 10), 10, "float32", 2, 2),
+        ((784, 6, 10), 31, "float64", 8, 2),  # a pass of three outputs each
+        ((784, 5, 10), 31, "float64", 2, 1),  # not two passes
+    ],
+)
+def test_a_first_layer_kept_transposed_splits_where_it_pays(sizes, rows, dtype, cores, blocks):
+    """Blocks of whole passes of three outputs, with enough work (nnjit.transposed)."""
+    assert transposed_blocks(sizes, rows, cores, np.dtype(dtype)) == blocks
+
+
+@pytest.mark.parametrize(
     ("sizes", "batch_size", "momentum", "task", "transposed"),
     [
         ((784, 30, 10), 10, 0.0, "train", True),
@@ -122,7 +141,9 @@ def test_training_keeps_the_first_layer_transposed_where_it_pays(
     code = {"train": epoch.TRAIN, "evaluate": epoch.EVALUATE, "gradient": epoch.GRADIENT}[task]
     cfg = SGDConfig(dtype.type(0.1), dtype.type(momentum), False, dtype.type(0))
     needed = backend._set_options(work, 1000, batch_size, code, cfg)
-    assert work.scal[TRANSPOSED] == transposed
+    assert (work.scal[TRANSPOSED] > 0) == transposed
+    if transposed:  # the number of blocks it takes
+        assert work.scal[TRANSPOSED] == transposed_blocks(sizes, batch_size, blocks_here(), dtype)
     assert (TRANSPOSED_ROWS in needed) == transposed
     split_first = splits_any(sizes[:2], (batch_size,), blocks_here())
     assert work.scal[SPLITS] == (split_first and not transposed)

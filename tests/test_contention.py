@@ -119,14 +119,20 @@ def test_only_calls_with_parallel_products_adapt(busy_program, call, sizes, rows
 
 @linux_only
 @pytest.mark.skipif(numba.get_num_threads() < 2, reason="needs two of numba's threads")
-def test_a_fit_that_keeps_its_first_layer_transposed_does_not_adapt(busy_program):
-    """W3's fit splits no product (see nnjit.transposed); an evaluation of ten rows would."""
+@pytest.mark.parametrize(("dtype", "adapts"), [("float64", True), ("float32", False)])
+def test_a_fit_that_keeps_its_first_layer_transposed_adapts_if_it_splits_it(
+    busy_program, dtype, adapts
+):
+    """W3's fit splits its first layer over the cores in float64 only (see nnjit.transposed).
+
+    It splits no other product: an evaluation of ten rows would.
+    """
     threads = numba.get_num_threads()
     if _expected_threads(threads) == threads:
         pytest.skip("enough cores for both the busy program and every thread")
-    backend = nnjit.Network([784, 30, 10])._backend
+    backend = nnjit.Network([784, 30, 10], dtype=dtype)._backend
     with backend.session(10):
-        assert numba.get_num_threads() == threads
+        assert (numba.get_num_threads() < threads) == adapts
     with backend._blas_pinned(10):
         assert numba.get_num_threads() < threads
 

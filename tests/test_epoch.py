@@ -8,7 +8,7 @@ from conftest import assert_close, make_problem, twin
 
 import nnjit
 from nnjit import backends
-from nnjit.transposed import transposes_first
+from nnjit.transposed import transposed_blocks, transposes_first
 
 FIT_CASES = {
     "plain": {"epochs": 3, "batch_size": 8, "lr": 0.05},
@@ -132,6 +132,9 @@ def test_products_split_over_the_inputs_match_numpy(hidden, kwargs, dtype):
         ("sigmoid", "sigmoid", "mse", (300, 7, 3), 10, 10 * 6 + 3),
         ("relu", "softmax", "cross_entropy", (256, 30, 4), 7, 7 * 5 + 6),
         ("identity", "identity", "mse", (256, 1), 31, 70),  # one output, one layer
+        # Split over the cores in both dtypes, into 9 and 8 outputs (the
+        # second block's last pass has two), with a last batch of 5 samples.
+        ("relu", "softmax", "cross_entropy", (512, 17, 3), 31, 31 * 3 + 5),
     ],
 )
 def test_first_layer_kept_transposed_matches_numpy(
@@ -143,6 +146,8 @@ def test_first_layer_kept_transposed_matches_numpy(
     layout, and the next call evaluates them as the NumPy backend does.
     """
     assert transposes_first(sizes, batch_size)
+    if sizes[1] == 17:
+        assert transposed_blocks(sizes, batch_size, 2, np.dtype(dtype)) == 2
     net, X, y = make_problem(hidden, output, loss, sizes=sizes, n=n, dtype=dtype)
     if sizes[-1] == 1:
         y = y[:, 0]

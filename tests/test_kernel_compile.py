@@ -20,6 +20,7 @@ from nnjit.kernel_calls import (
     ACTIVATE_ROWS,
     NAMES,
     PARALLEL_INPUTS,
+    PARALLEL_TRANSPOSED,
     SPLIT_BLOCKS,
     SUM_BLOCKS,
     TRANSPOSED_ROWS,
@@ -118,7 +119,14 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
 
 
 @pytest.mark.parametrize(
-    "needed", [(), (TRANSPOSED_ROWS,), (PARALLEL_INPUTS,), (PARALLEL_INPUTS, TRANSPOSED_ROWS)]
+    "needed",
+    [
+        (),
+        (TRANSPOSED_ROWS,),
+        (TRANSPOSED_ROWS, PARALLEL_TRANSPOSED),
+        (PARALLEL_INPUTS,),
+        (PARALLEL_INPUTS, TRANSPOSED_ROWS),
+    ],
 )
 def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, needed):
     """Optional kernels compile only if needed; else the split's two small ones go to the helper."""

@@ -12,6 +12,7 @@ from nnjit.activations import ACTIVATIONS
 from nnjit.backends import BACKENDS as BACKEND_CLASSES
 from nnjit.kernel_compile import kernel_table
 from nnjit.layout import build_layout
+from nnjit.transposed import transposed_blocks
 from nnjit.validation import check_targets
 
 from . import common
@@ -141,6 +142,8 @@ class DenseKernels:
 class TransposedFirstLayer:
     """W3's first layer as ``fit`` trains it, weights stored transposed (``nnjit.transposed``).
 
+    Split over the cores where ``fit`` splits it (in float64).
+
     ``forward``: ``A = f(X @ W + b)``; ``step``: the SGD step ``W <- W - lr
     X.T @ dZ``.  The ``numpy`` backend computes both in plain NumPy, with
     ``W`` stored as everywhere else.  The first layer has no input gradient.
@@ -156,6 +159,10 @@ class TransposedFirstLayer:
         self.scal = dense.make_scalars(np.dtype(dtype))
         self.scal[dense.MINUS_LR] = -0.01
         self.scal[dense.DECAY] = 1
+        # In as many parallel blocks as fit takes (see nnjit.transposed).
+        rows, n_in, n_out, _ = LAYERS[layer]
+        blocks = transposed_blocks((n_in, n_out), rows, dense.blocks_here(), np.dtype(dtype))
+        self.scal[dense.TRANSPOSED] = blocks
         self.slots = np.int64(dense.MINUS_LR), np.int64(dense.DECAY)
         self.no_rows = np.empty(0, dtype=np.int64)
         self.no_partial = np.empty(0, dtype=dtype)  # never split
