@@ -90,6 +90,18 @@ class NumbaBackend:
         weights = (n_in * n_out for n_in, n_out in itertools.pairwise(self.layout.sizes))
         return [w for w in weights if w >= BLAS_MIN_WEIGHTS]
 
+    def _transposed_blocks(self, rows: int, training: bool) -> int:
+        """0 unless training with batches of ``rows`` keeps the first layer transposed.
+
+        Then the parallel blocks its products take, 1 or more (see
+        :mod:`nnjit.transposed`); the compiled code reads it from
+        ``scal[TRANSPOSED]``.
+        """
+        sizes = self.layout.sizes
+        if not (training and transposes_first(sizes, rows)):
+            return 0
+        return transposed_blocks(sizes, rows, blocks_here(), self.dtype)
+
     def _split_sizes(self, rows: int, training: bool) -> tuple[int, ...]:
         """The layer sizes whose products batches of ``rows`` may split over their inputs.
 
@@ -97,7 +109,7 @@ class NumbaBackend:
         (see :mod:`nnjit.transposed`), whose products never split.
         """
         sizes = self.layout.sizes
-        return sizes[1:] if training and transposes_first(sizes, rows) else sizes
+        return sizes[1:] if self._transposed_blocks(rows, training) else sizes
 
     def _blas_pinned(
         self, rows: int, stop_waiting: bool = False, training: bool = False
@@ -112,20 +124,15 @@ class NumbaBackend:
         ``nnjit.dense.split_blocks``), the call also runs on
         fewer threads while other programs keep the cores busy (see
         :mod:`nnjit.contention`), and so does training whose first layer,
-        kept transposed, is split into blocks (``nnjit.transposed.transposed_blocks``).
-        ``training``: the calls train (see :meth:`_split_sizes`).
+        kept transposed, is split into blocks (:meth:`_transposed_blocks`).
+        ``training``: the calls train.
         """
         weights = self._blas_weights(rows)
         if not weights:
             return contextlib.nullcontext()
         blocks = blocks_here()
         splits = split_buffer_size(self._split_sizes(rows, training), rows, blocks) > 0
-        sizes = self.layout.sizes
-        split_first = (
-            training
-            and transposes_first(sizes, rows)
-            and transposed_blocks(sizes, rows, blocks, self.dtype) > 1
-        )
+        split_first = self._transposed_blocks(rows, training) > 1
         if blocks == 1 or (rows * max(weights) < PARALLEL_MIN_WORK and not (splits or split_first)):
             return single_threaded(stop_waiting=stop_waiting)
         return _pinned_beside_other_work(stop_waiting)
@@ -308,16 +315,15 @@ class NumbaBackend:
         """
         batches = (batch_size, n_samples % batch_size)
         rows = work.inputs.shape[0]
-        transposed = task == epoch.TRAIN and transposes_first(self.layout.sizes, rows)
+        blocks = self._transposed_blocks(rows, task == epoch.TRAIN)
         layers = self._split_sizes(rows, task == epoch.TRAIN)
         splits = work.partial.size > 0 and splits_any(layers, batches, blocks_here())
         work.scal[SPLITS] = splits
-        blocks = transposed_blocks(self.layout.sizes, rows, blocks_here(), self.dtype)
-        work.scal[TRANSPOSED] = blocks if transposed else 0
+        work.scal[TRANSPOSED] = blocks
         used = (
             (PARALLEL_INPUTS, splits),
-            (TRANSPOSED_ROWS, transposed),
-            (PARALLEL_TRANSPOSED, transposed and blocks > 1),
+            (TRANSPOSED_ROWS, blocks > 0),
+            (PARALLEL_TRANSPOSED, blocks > 1),
         )
         return tuple(which for which, use in used if use)
 

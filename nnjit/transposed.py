@@ -88,11 +88,11 @@ def transposed_blocks(sizes: tuple[int, ...], rows: int, blocks: int, dtype: np.
     multiply-adds per product in float64 (twice as many in float32); else 1.
     For W3 (784 x 30, batches of 10) in float64 the forward product and the
     step took 14.2 µs on two cores against 20.4 µs on one (medians of seven
-    runs of 5,000 steps), and a W3 epoch 0.123 s against 0.148 s (medians of
-    five processes, alternated).  In float32 they took 10.4 against 12.0 µs,
-    but the epoch took 0.098 s against 0.083 s, and varied twice as much:
-    two threads wait for each other twice a step, and on a shared machine
-    the other core is not always free.  The compiled code reads the count
+    runs of 5,000 steps), and a W3 epoch 0.120 s against 0.136 s (medians of
+    six processes, alternated).  In float32 they took 10.4 against 12.0 µs,
+    but split, the epoch took 0.098 s against 0.083 s (medians of five), and
+    varied twice as much: two threads wait for each other twice a step, and
+    on a shared machine the other core is not always free.  The compiled code reads the count
     from ``scal[TRANSPOSED]``.
     """
     n_in, n_out = sizes[0], sizes[1]
@@ -141,8 +141,8 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta, lo, hi):
     ``WT <- scal[beta] WT + scal[alpha] D.T @ A`` with ``D`` the gradient of
     the layer's ``Z``; ``b`` is unused.  Only the outputs ``lo:hi`` (the
     columns of ``D``, the rows of ``WT``) are computed or stepped.  Three
-    rows of ``WT`` and five samples per pass over the inputs: for W3 in float64 that took 6.8 and
-    6.9 µs against 8.8 and 9.0 µs with two rows.  A last pass with fewer
+    rows of ``WT`` and five samples per pass over the inputs: for W3 in
+    float64 that took 6.8 and 6.9 µs against 8.8 and 9.0 µs with two rows.  A last pass with fewer
     samples repeats the last sample, whose repeats are neither stored nor
     stepped with (their coefficients are 0); with fewer outputs, it repeats
     the last output, which the forward pass computes again and the step takes
