@@ -9,8 +9,16 @@ once on a shrunk copy of the workload, untimed, so that compilation and
 first-call costs never count.  Then the runs go in rounds: in each, every
 workload in turn, and within it every runner in turn, so that a slow moment
 of a shared machine hits the runners of a workload alike and no workload
-more than a round's worth; the median of each runner's runs is reported.
-Beside the ratio of the medians, the fastest peer's run over numba's is taken
+more than a round's worth; the median of each runner's samples is reported.
+A sample is one run, or for a run shorter than ``--min-time`` (0.1 s by
+default) as many runs back to back, each on a fresh model, as take that long
+together, and their mean: as with :mod:`timeit`, a run of a few milliseconds
+timed alone mostly measures the state the machine is in.  On this machine,
+after the pause that ends every timed run's preparation, a compiled loop of
+2.2 ms took up to 3.4 ms, and W1's 1000 steps in nnjit 3.0-5.1 ms against
+2.5-2.7 ms back to back; a delay of that size is a few percent of the
+peers' runs, of 30 ms and more.  Beside the ratio of
+the medians, the fastest peer's run over numba's is taken
 round by round, the two runs seconds apart, and the median of those ratios
 reported too ("paired").
 
@@ -49,6 +57,10 @@ from nnjit.startup import measure_startup
 
 DTYPES = ("float64", "float32")
 DEFAULT_REPEAT = 3
+# A sample repeats a shorter run until the runs have taken this long together.
+MIN_SAMPLE_SECONDS = 0.1
+# ... but runs it at most this many times.
+MAX_RUNS_PER_SAMPLE = 1000
 # Side of the square matrices whose product measures the peak speed.
 PEAK_SIZE = 2048
 PEAK_SIZE_QUICK = 1024
@@ -57,8 +69,10 @@ STARTUP_CHOICES = ("full", "warm", "none")
 STARTUP_WORKLOAD = "W4"
 
 GENERAL_NOTES = (
-    "seconds: one timed run of the workload, median over the runs; W1 and W2 run all their "
+    "seconds: one run of the workload, the median over the samples; W1 and W2 run all their "
     "full-batch steps, the others one epoch",
+    "sample: one timed run, or the mean of as many runs back to back, each on a fresh model, "
+    "as take the minimum time (--min-time) together; runs_per_sample in the JSON file",
     "peer/numba: seconds of the fastest peer over numba's; above 1 numba is faster",
     "paired: the median over the rounds of the fastest peer's run over numba's run of the "
     "same round, taken seconds apart: a slow spell that spans a round slows both",
@@ -127,6 +141,7 @@ class _Entry:
         self.X, self.y = wl.make_data(workload, dtype)
         self.setups: dict[str, Setup] = {}
         self.samples: dict[str, list[float]] = {}
+        self.runs: dict[str, list[int]] = {}
         self.losses: dict[str, float | None] = {}
         self.errors: dict[str, str] = {}
         self.peak_samples: list[float] = []
@@ -135,23 +150,39 @@ class _Entry:
         try:
             self.setups[runner.name] = _prepare(runner, self.workload, self.X, self.y)
             self.samples[runner.name] = []
+            self.runs[runner.name] = []
         except Exception as exc:  # a peer that fails is reported, not fatal
             self.errors[runner.name] = f"{type(exc).__name__}: {exc}"
 
-    def time_run(self, runner: Runner) -> None:
+    def time_run(self, runner: Runner, min_seconds: float = MIN_SAMPLE_SECONDS) -> None:
+        """One sample: the runs of ``runner``, each on a fresh model, until ``min_seconds``.
+
+        The model of each run is built before its clock starts; the first
+        run waits for :func:`_settle`, the others follow at once.
+        """
         if runner.name in self.errors:
             return
         try:
             run = self.setups[runner.name]()
             _settle()
-            start = time.perf_counter()
-            loss = run()
-            self.samples[runner.name].append(time.perf_counter() - start)
+            elapsed = 0.0
+            runs = 0
+            while True:
+                start = time.perf_counter()
+                loss = run()
+                elapsed += time.perf_counter() - start
+                runs += 1
+                if elapsed >= min_seconds or runs == MAX_RUNS_PER_SAMPLE:
+                    break
+                run = self.setups[runner.name]()
+            self.samples[runner.name].append(elapsed / runs)
+            self.runs[runner.name].append(runs)
             finite = loss is not None and math.isfinite(loss)
             self.losses[runner.name] = float(loss) if finite else None
         except Exception as exc:
             self.errors[runner.name] = f"{type(exc).__name__}: {exc}"
             del self.samples[runner.name]
+            del self.runs[runner.name]
 
     def result(self) -> dict[str, Any]:
         entry = _entry(
@@ -159,6 +190,7 @@ class _Entry:
         )
         gflops = entry["gflops"].get("numba")
         peak = statistics.median(self.peak_samples)
+        entry["runs_per_sample"] = self.runs
         entry["peak"] = {"gflops": peak, "samples": self.peak_samples}
         entry["percent_of_peak"] = None if gflops is None else 100 * gflops / peak
         return entry
@@ -171,15 +203,16 @@ def bench_workloads(
     repeat: int,
     progress: Any = None,
     peak_size: int = PEAK_SIZE,
+    min_seconds: float = MIN_SAMPLE_SECONDS,
 ) -> list[dict[str, Any]]:
     """Time every runner on every workload and dtype, in rounds.
 
     After an untimed warm-up of everything, each of the ``repeat`` rounds
-    times one run of every runner on each workload and dtype in turn, and
+    takes one sample of every runner on each workload and dtype in turn, and
     after each workload's runners one product of the peak in its dtype
     (:class:`PeakProduct`).  A slow spell of a shared machine, which lasts
-    from seconds to minutes, then costs each workload a run or two rather
-    than every run of the workloads it falls on; the medians shrug it off.
+    from seconds to minutes, then costs each workload a sample or two rather
+    than every sample of the workloads it falls on; the medians shrug it off.
     Every workload's data stays in memory throughout.
 
     Parameters
@@ -189,11 +222,15 @@ def bench_workloads(
     runners : sequence of Runner
         ``runners[0]`` is nnjit's ``numba`` backend; the others are its peers.
     repeat : int
-        Rounds: timed runs per runner, workload and dtype; the median is reported.
+        Rounds: samples per runner, workload and dtype; the median is reported.
     progress : tqdm, optional
-        Advanced by one per warm-up, per timed run and per peak sample.
+        Advanced by one per warm-up, per sample and per peak sample.
     peak_size : int
         Side of the square matrices of the peak's product.
+    min_seconds : float
+        A sample repeats a shorter run, each time on a fresh model, until
+        the runs have taken this long together, and is their mean; with 0
+        it is a single run.
 
     Returns
     -------
@@ -215,7 +252,7 @@ def bench_workloads(
             label = f"round {round_}/{repeat}: {entry.workload.id} {entry.dtype}"
             for runner in runners:
                 _advance(progress, f"{label} {runner.name}")
-                entry.time_run(runner)
+                entry.time_run(runner, min_seconds)
             _advance(progress, f"{label} peak")
             _settle()
             entry.peak_samples.append(peaks[entry.dtype].sample())
@@ -460,7 +497,15 @@ def _parser() -> argparse.ArgumentParser:
         "--repeat",
         type=int,
         default=DEFAULT_REPEAT,
-        help="timed runs per entry, the median is reported (default: %(default)s)",
+        help="timed samples per entry, the median is reported (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        default=MIN_SAMPLE_SECONDS,
+        metavar="SECONDS",
+        help="a sample repeats a shorter run back to back, on fresh models, until the runs "
+        "have taken this long, and is their mean; 0 times single runs (default: %(default)s)",
     )
     parser.add_argument(
         "--quick",
@@ -494,7 +539,8 @@ def main(argv: list[str] | None = None) -> int:
 
     The JSON file holds ``machine``, ``peers`` (version or why it is
     missing), ``peak`` per dtype, and ``results``: per workload and dtype,
-    ``seconds`` (median per runner), ``samples`` (every timed run),
+    ``seconds`` (median per runner), ``samples`` (every sample: the mean
+    seconds of its runs), ``runs_per_sample``,
     ``flops``, ``gflops``, ``ratio_to_numba``, ``loss`` (final training loss
     in nnjit's convention, None where not comparable), ``fastest_peer``,
     ``speedup`` (its seconds over numba's), ``paired_speedup`` (the median
@@ -508,6 +554,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.repeat < 1:
         print("--repeat must be at least 1", file=sys.stderr)
+        return 2
+    if not 0 <= args.min_time <= 60:
+        print("--min-time must be between 0 and 60 seconds", file=sys.stderr)
         return 2
     import numba
 
@@ -548,7 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     # Every runner gets the same number of threads: numba's prange loops,
     # BLAS (the numpy backend, scikit-learn, the peak) and torch's pool.
     with progress, threadpool_limits(threads, user_api="blas"):
-        results = bench_workloads(workloads, args.dtype, runners, args.repeat, progress, peak_size)
+        results = bench_workloads(
+            workloads, args.dtype, runners, args.repeat, progress, peak_size, args.min_time
+        )
         startups = []
         if startup != "none":
             workload = wl.get(STARTUP_WORKLOAD, quick=quick)
@@ -566,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m nnjit bench " + " ".join(sys.argv[1:] if argv is None else argv),
         "quick": quick,
         "repeat": args.repeat,
+        "min_time": args.min_time,
         "machine": machine_info(),
         "threads": threads,
         "peers": {
@@ -596,8 +648,8 @@ def _summary(report: dict[str, Any], names: Sequence[str]) -> str:
     )
     quick = " (quick: shrunk workloads)" if report["quick"] else ""
     lines = [
-        f"nnjit {report['nnjit_version']} bench{quick}: seconds per timed run, median of "
-        f"{report['repeat']}",
+        f"nnjit {report['nnjit_version']} bench{quick}: seconds per run, median of "
+        f"{report['repeat']} samples of at least {report['min_time']:g} s",
         f"{machine['processor']}, {machine['cpu_count']} cores; {report['threads']} "
         f"thread(s) for every runner; matrix-product peak {peaks}",
         "",

@@ -35,6 +35,7 @@ def test_report_fields_and_figures_agree(tmp_path, capsys):
 
     assert report["quick"] is True
     assert report["repeat"] == 1
+    assert report["min_time"] == bench.MIN_SAMPLE_SECONDS
     # The peak is sampled once per round, in turn with the runners.
     peak_samples = [sample for entry in report["results"] for sample in entry["peak"]["samples"]]
     assert len(peak_samples) == 2 and min(peak_samples) > 0
@@ -49,6 +50,9 @@ def test_report_fields_and_figures_agree(tmp_path, capsys):
         for name, seconds in entry["seconds"].items():
             assert seconds > 0
             assert entry["samples"][name] == [seconds]
+            # The quick runs are short: each sample is the mean of enough of them.
+            (runs,) = entry["runs_per_sample"][name]
+            assert runs > 1 and seconds * runs >= bench.MIN_SAMPLE_SECONDS
             assert entry["gflops"][name] == pytest.approx(entry["flops"] / seconds / 1e9)
             assert entry["ratio_to_numba"][name] == pytest.approx(
                 seconds / entry["seconds"]["numba"]
@@ -119,11 +123,74 @@ def test_rounds_take_every_workload_in_turn():
     """A slow spell of the machine costs each workload a run, not all of one workload's."""
     recorder = _Recorder()
     workloads = [wl.get("W1", quick=True), wl.get("W3", quick=True)]
-    results = bench.bench_workloads(workloads, ["float64"], [recorder], 2, peak_size=64)
-    # The warm-ups first, then two rounds.
+    results = bench.bench_workloads(
+        workloads, ["float64"], [recorder], 2, peak_size=64, min_seconds=0
+    )
+    # The warm-ups first, then two rounds of one run each.
     assert recorder.runs == ["W1", "W3"] * 3
     for entry in results:
         assert len(entry["samples"]["numba"]) == len(entry["peak"]["samples"]) == 2
+
+
+class _Clock:
+    """``time`` for the bench, whose clock moves only when a run says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        pass
+
+
+class _Timed(Runner):
+    """A runner whose runs take ``seconds`` on the clock; it counts the models it builds."""
+
+    name = "numba"
+
+    def __init__(self, clock: _Clock, seconds: float) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.models = 0
+        self.trained: list[int] = []
+
+    def prepare(self, workload, X, y):
+        def setup():
+            self.models += 1
+            model = self.models
+
+            def run() -> float:
+                assert model not in self.trained  # each run on a fresh model
+                self.trained.append(model)
+                self.clock.now += self.seconds
+                return 1.0
+
+            return run
+
+        return setup
+
+
+@pytest.mark.parametrize(
+    ("seconds", "min_seconds", "runs"),
+    [(0.03, 0.1, 4), (0.1, 0.1, 1), (0.5, 0.1, 1), (0.03, 0.0, 1), (0.001, 0.1, 7)],
+)
+def test_a_sample_repeats_short_runs(monkeypatch, seconds, min_seconds, runs):
+    """Runs shorter than the minimum are repeated back to back and averaged."""
+    clock = _Clock()
+    monkeypatch.setattr(bench, "time", clock)
+    monkeypatch.setattr(bench, "MAX_RUNS_PER_SAMPLE", 7)
+    monkeypatch.setattr(bench.PeakProduct, "sample", lambda self: 1.0)  # timed on the clock
+    runner = _Timed(clock, seconds)
+    results = bench.bench_workloads(
+        [wl.get("W1", quick=True)], ["float64"], [runner], 2, peak_size=64,
+        min_seconds=min_seconds,
+    )  # fmt: skip
+    (entry,) = results
+    assert entry["runs_per_sample"]["numba"] == [runs, runs]
+    assert entry["samples"]["numba"] == pytest.approx([seconds, seconds])
+    assert len(runner.trained) == 1 + 2 * runs  # the warm-up, then the two samples
 
 
 def test_flop_count_of_a_workload():
@@ -207,6 +274,7 @@ def test_plot(tmp_path):
         ["--dtype", "float16"],
         ["--peers", "jax"],
         ["--repeat", "0"],
+        ["--min-time", "-1"],
         ["--startup", "cold"],
     ],
 )
