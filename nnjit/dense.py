@@ -94,6 +94,9 @@ NARROW = 8
 FORWARD, INPUT_GRAD, OUTER = 0, 1, 2
 PRODUCT = 3
 GATHER_ROWS, CHECK_ROWS = 4, 8
+# A forward pass through a first layer kept transposed may first take the
+# previous batch's step of its weights, in the same parallel blocks.
+STEP_FIRST = 16
 
 # Slots of the scalar array handed to BLAS: alpha and beta must be pointers.
 # Then the momentum, L2 and Nesterov flag of the step (see _block_config),
@@ -110,17 +113,23 @@ WEIGHT_SCALES = FINITE + BLOCK_LIMIT
 
 
 @inline
-def _transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta):
+def transposed_product(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step):
     """A product of a layer whose weights are stored transposed (see :mod:`nnjit.transposed`).
 
-    Split into ``scal[TRANSPOSED]`` parallel blocks if more than one.
+    Split into ``scal[TRANSPOSED]`` parallel blocks if more than one.  With
+    ``STEP_FIRST`` in ``task``, the step with the batch ``A_step`` and the
+    gradient ``D_step`` comes first (see :func:`nnjit.transposed.parallel_transposed`).
     """
     if scal[TRANSPOSED] > 1:
-        args = (kernels, task, A, WT, b, D, code, scal, alpha, beta)
+        args = (kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step)
         call(kernels, PARALLEL_TRANSPOSED, args)
-    else:
-        m = np.int64(WT.shape[0])
-        call(kernels, TRANSPOSED_ROWS, (task, A, WT, b, D, code, scal, alpha, beta, np.int64(0), m))
+        return
+    m = np.int64(WT.shape[0])
+    if task & STEP_FIRST:
+        args = (np.int64(OUTER), A_step, WT, b, D_step, code, scal, alpha, beta, np.int64(0), m)
+        call(kernels, TRANSPOSED_ROWS, args)
+    args = (task & PRODUCT, A, WT, b, D, code, scal, alpha, beta, np.int64(0), m)
+    call(kernels, TRANSPOSED_ROWS, args)
 
 
 @inline
@@ -326,7 +335,9 @@ def _piecewise_from_output(v, a, slope):
 
 
 @inline
-def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, partial, transposed):
+def dense_forward(
+    kernels, A, W, b, Z, code, scal, alpha, source, rows, check, partial, transposed, pending
+):
     """``Z <- f(A @ (scal[alpha] W) + b)`` with activation ``code``; ``Z`` may not alias ``A``.
 
     ``scal[alpha]`` must be 1 unless ``use_blas(A.shape[0], n_in, n_out)``.
@@ -341,7 +352,11 @@ def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, p
     block's result to the flat buffer ``partial``, which must hold
     ``split_blocks(...) * Z.size`` values, or the product runs unsplit.
     With ``transposed``, ``W`` is stored transposed, ``(n_out, n_in)``, and
-    ``scal[alpha]`` must be 1 (see :mod:`nnjit.transposed`).  Returns
+    ``scal[alpha]`` must be 1 (see :mod:`nnjit.transposed`), and ``pending``
+    is ``(stepping, A_step, D_step)``: if ``stepping``, the pass first takes
+    the SGD step of the weights that the previous batch ``A_step``, with the
+    gradient ``D_step`` of its ``Z``, left pending (see
+    :func:`nnjit.propagation.backward`), row by row with the product.  Returns
     whether ``A`` is finite (True unchecked); if not, ``Z`` holds whatever
     it was computed from.
     """
@@ -367,7 +382,11 @@ def dense_forward(kernels, A, W, b, Z, code, scal, alpha, source, rows, check, p
         if check:
             finite = rows_finite(A, np.int64(0), n)
         if transposed:
-            _transposed(kernels, np.int64(FORWARD), A, W, b, Z, code, scal, alpha, np.int64(ZERO))
+            stepping, A_step, D_step = pending
+            product = np.int64(FORWARD | STEP_FIRST if stepping else FORWARD)
+            # The slots are the step's: the forward product reads none.
+            lr, decay = np.int64(MINUS_LR), np.int64(DECAY)
+            transposed_product(kernels, product, A, W, b, Z, code, scal, lr, decay, A_step, D_step)
         else:
             call(kernels, FORWARD_ROWS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
     if check and blocks > 1:  # each parallel block checked its own part
@@ -662,7 +681,9 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, transposed
     :mod:`nnjit.transposed`) and any momentum step is left to the caller.
     """
     if transposed:
-        _transposed(kernels, np.int64(OUTER), A, C, scal, dZ, np.int64(0), scal, alpha, beta)
+        transposed_product(
+            kernels, np.int64(OUTER), A, C, scal, dZ, np.int64(0), scal, alpha, beta, A, dZ
+        )
         return False
     k = A.shape[1]
     blocks = n_blocks(A.shape[0], k, dZ.shape[1], k, scal)

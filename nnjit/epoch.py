@@ -13,10 +13,18 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit._config import inline, jit
-from nnjit._views import borrow, copy_matrix, copy_vector, row
-from nnjit.dense import values_finite
+from nnjit._views import borrow, copy_matrix, copy_vector, row, view2d
+from nnjit.dense import TRANSPOSED, values_finite
+from nnjit.layout import N_OUT
 from nnjit.losses import MSE
-from nnjit.propagation import backward, forward, output_loss, settle_scales, weight_penalty
+from nnjit.propagation import (
+    backward,
+    forward,
+    output_loss,
+    settle_scales,
+    step_first_layer,
+    weight_penalty,
+)
 from nnjit.sgd import SGDConfig
 
 # What a call does with each batch: an SGD step, the gradient left in the
@@ -38,13 +46,14 @@ def is_sequential(order):
 
 
 @inline
-def _batch(X, Y, order, lo, hi, work, sequential):
+def _batch(X, Y, order, lo, hi, work, sequential, other):
     """The batch ``order[lo:hi]`` of ``X`` and ``Y``, and the rows still to gather into it.
 
     Rows taken in order are views of the data, with no rows to gather.
     Otherwise the rows of ``Y`` are copied into the batch buffer here, and
     those of ``X``, ``order[lo:hi]``, are left to the first layer (see
-    :func:`nnjit.dense.dense_forward`).
+    :func:`nnjit.dense.dense_forward`), in ``work.other_inputs`` if
+    ``other``, else in ``work.inputs``.
     """
     if sequential:
         return X[lo:hi], Y[lo:hi], order[:0]
@@ -52,7 +61,8 @@ def _batch(X, Y, order, lo, hi, work, sequential):
     Yb = work.targets[:B]
     for n in range(B):
         copy_vector(row(Yb, n), row(Y, order[lo + n]))
-    return work.inputs[:B], Yb, order[lo:hi]
+    inputs = work.other_inputs if other else work.inputs
+    return inputs[:B], Yb, order[lo:hi]
 
 
 @jit
@@ -126,6 +136,9 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
     # epochs spent 5% of their time scanning it again.
     shared = orders.shape[0] == 1
     shared_sequential = shared and is_sequential(orders[0])
+    # Plain SGD through a first layer kept transposed leaves the step of its
+    # weights to the next batch's forward pass (see propagation.backward).
+    defer = step and cfg.momentum == 0 and work.scal[TRANSPOSED] != 0
     for e in range(lrs.size):
         if step:
             copy_vector(kept, params)
@@ -142,12 +155,22 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
         correct = 0
         seen = 0
         status = COMPLETED
+        # The batch and the gradient of the first layer's Z of a pending step.
+        X_step = work.inputs[:0]
+        dZ_step = view2d(work.delta, 0, 0, table[0, N_OUT])
+        pending = False
         for batch in range(batches[0], batches[1]):
             lo = batch * batch_size
             hi = min(lo + batch_size, N)
             B = hi - lo
-            Xb, Yb, rows = _batch(X, Y, order, lo, hi, work, sequential)
-            A_out, finite = forward(kernels, params, table, Xb, work, logits, X, rows, check_inputs)
+            # A gathered batch waits for the next in the other buffer.
+            other = defer and batch % 2 == 1
+            Xb, Yb, rows = _batch(X, Y, order, lo, hi, work, sequential, other)
+            previous = (pending, X_step, dZ_step)
+            pending = False
+            A_out, finite = forward(
+                kernels, params, table, Xb, work, logits, X, rows, check_inputs, previous
+            )
             if not finite:
                 status = NONFINITE_INPUT
                 break
@@ -157,13 +180,17 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
                 status = DIVERGED
                 break
             if backprop:
-                backward(kernels, params, table, Xb, work, epoch_optimizer, step)
+                dZ_step = backward(kernels, params, table, Xb, work, epoch_optimizer, step, defer)
+                X_step = Xb
+                pending = defer
             elif out.shape[0] == N:
                 copy_matrix(out[lo:hi], A_out)
             if targets:
                 for n in range(B):
                     correct += work.row_correct[n]
             seen += B
+        if pending:
+            step_first_layer(kernels, params, table, X_step, dZ_step, work)
         settle_scales(params, table, work.scal)
         if status == NONFINITE_INPUT:
             if step:

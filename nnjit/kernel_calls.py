@@ -82,7 +82,7 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
         types.none(i, types.UniTuple(matrix, 5), vector, i, vector, i, i, rows),  # PARALLEL_INPUTS
         types.none(i, matrix, matrix, vector, matrix, i, vector, i, i, i, i),  # TRANSPOSED_ROWS
         types.none(
-            TABLE_TYPE, i, matrix, matrix, vector, matrix, i, vector, i, i
+            TABLE_TYPE, i, matrix, matrix, vector, matrix, i, vector, i, i, matrix, matrix
         ),  # PARALLEL_TRANSPOSED
     )[which]
 

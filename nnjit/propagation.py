@@ -21,6 +21,7 @@ from nnjit.dense import (
     MOMENTUM,
     NESTEROV,
     ONE,
+    OUTER,
     STEP,
     TRANSPOSED,
     WEIGHT_SCALES,
@@ -32,16 +33,22 @@ from nnjit.dense import (
     dense_outer,
     make_scalars,
     split_buffer_size,
+    transposed_product,
     use_blas,
 )
 from nnjit.kernel_calls import ACTIVATE_ROWS, OUTPUT_DELTA, SGD_STEP, call
 from nnjit.layout import ACTIVATION, B_OFFSET, N_IN, N_OUT, ROW_OFFSET, W_OFFSET
+from nnjit.transposed import TRANSPOSED_MAX_ROWS
 
 
 class Workspace(NamedTuple):
     """Buffers for batches of up to ``rows`` samples, allocated once per call."""
 
     inputs: np.ndarray  # (rows, n_in): the gathered mini-batch
+    # (rows, n_in) for batches of fewer than TRANSPOSED_MAX_ROWS, else (0,
+    # n_in): gathered batches alternate between the two, so that the next
+    # does not overwrite one whose first layer's step waits for it (backward)
+    other_inputs: np.ndarray
     targets: np.ndarray  # (rows, n_out)
     acts: np.ndarray  # rows * sum(sizes[1:]): every layer's output
     logits: np.ndarray  # rows * n_out: the output layer's Z
@@ -58,6 +65,7 @@ def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Worksp
     partial = split_buffer_size(sizes, rows, blocks_here())
     return Workspace(
         inputs=np.empty((rows, sizes[0]), dtype=dtype),
+        other_inputs=np.empty((rows if rows < TRANSPOSED_MAX_ROWS else 0, sizes[0]), dtype=dtype),
         targets=np.empty((rows, sizes[-1]), dtype=dtype),
         acts=np.empty(rows * sum(sizes[1:]), dtype=dtype),
         logits=np.empty(rows * sizes[-1], dtype=dtype),
@@ -109,7 +117,7 @@ def settle_scales(params, table, scal):
 
 
 @inline
-def forward(kernels, params, table, X, work, logits, source, rows, check):
+def forward(kernels, params, table, X, work, logits, source, rows, check, pending):
     """Forward pass of the batch ``X`` (B, n_in): the output view (B, n_out) and True.
 
     With ``logits`` true the output layer also keeps its ``Z`` in
@@ -122,6 +130,11 @@ def forward(kernels, params, table, X, work, logits, source, rows, check):
 
     Each layer's weights are multiplied by their factor in
     ``work.scal[WEIGHT_SCALES + layer]`` (see :func:`backward`).
+
+    ``pending`` is ``(stepping, A_step, D_step)``: if ``stepping``, the first
+    layer, kept transposed, first takes the step that :func:`backward` left
+    pending for the batch ``A_step``, whose first layer's ``Z`` had the
+    gradient ``D_step``.
     """
     B = X.shape[0]
     L = table.shape[0]
@@ -145,7 +158,7 @@ def forward(kernels, params, table, X, work, logits, source, rows, check):
         finite = dense_forward(
             kernels, A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale,
             source if first else A, rows if first else rows[:0], check and first,
-            work.partial, transposed,
+            work.partial, transposed, pending,
         )  # fmt: skip
         if not finite:
             return A, False
@@ -178,7 +191,7 @@ def output_loss(kernels, table, loss_code, Y, work):
 
 
 @inline
-def backward(kernels, params, table, X, work, optimizer, step):
+def backward(kernels, params, table, X, work, optimizer, step, defer):
     """Back-propagate the batch ``X`` after :func:`forward` and :func:`output_loss`.
 
     ``optimizer`` is ``(cfg, velocity, grad)``.  With ``step=False`` the flat
@@ -196,6 +209,13 @@ def backward(kernels, params, table, X, work, optimizer, step):
     the stored weights.  :func:`settle_scales` multiplies the factors in at
     the end of every call, and :func:`settle_scale` when ``s`` leaves
     [0.5, 2] or the loops, which ignore it, are about to read ``W``.
+
+    With ``defer``, plain SGD, and the first layer kept transposed, the step
+    of that layer's weights is left to the next forward pass, which takes it
+    in the same parallel loop as its product (see :func:`forward`), or to
+    :func:`step_first_layer` after the last batch: a parallel loop fewer per
+    batch.  Its bias is stepped here.  Returns the gradient of the first
+    layer's ``Z``, which the pending step needs, in ``work.delta``.
     """
     cfg, velocity, grad = optimizer
     B = X.shape[0]
@@ -248,7 +268,11 @@ def backward(kernels, params, table, X, work, optimizer, step):
             else:
                 alpha, beta = np.int64(MINUS_LR), np.int64(DECAY)
         V = layer_params(velocity, table, layer)[0] if momentum else W
-        stepped = dense_outer(kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, transposed)
+        stepped = False
+        if not (defer and fused and transposed):
+            stepped = dense_outer(
+                kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, transposed
+            )
         if lazy and not 0.5 <= scal[scale] <= 2:
             settle_scale(W, scal, scale)
         if not fused:
@@ -262,6 +286,23 @@ def backward(kernels, params, table, X, work, optimizer, step):
             args = (params, grad, velocity, cfg, scal[ZERO], b_lo, b_lo + b.size)
             call(kernels, SGD_STEP, args)
         dZ = dA
+    return dZ
+
+
+@inline
+def step_first_layer(kernels, params, table, X, dZ, work):
+    """Take the step of the first layer's weights that :func:`backward` left pending.
+
+    ``X`` is the batch and ``dZ`` the gradient of the layer's ``Z`` that
+    :func:`backward` returned; the layer is kept transposed.
+    """
+    n_in, n_out = table[0, N_IN], table[0, N_OUT]
+    WT = view2d(params, table[0, W_OFFSET], n_out, n_in)
+    scal, lr, decay = work.scal, np.int64(MINUS_LR), np.int64(DECAY)
+    # Not through dense_outer: each call site inlines it again.
+    transposed_product(
+        kernels, np.int64(OUTER), X, WT, scal, dZ, np.int64(0), scal, lr, decay, X, dZ
+    )
 
 
 @inline

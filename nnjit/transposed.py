@@ -26,7 +26,9 @@ alike.  With enough work the outputs are split into parallel blocks
 (:func:`transposed_blocks`, :func:`parallel_transposed`), which depend on
 the shapes and the process's cores only; each output is computed by one
 block, in a fixed order, so the results do not depend on the number of
-threads.
+threads.  Without momentum, the step of a batch waits for the next batch's
+forward pass, and each block steps its outputs and then computes them in
+one parallel loop.
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ from nnjit.dense import (
     BLAS_MIN_ROWS,
     BLAS_MIN_WEIGHTS,
     FORWARD,
+    OUTER,
     PARALLEL_MIN_WORK,
+    PRODUCT,
+    STEP_FIRST,
     TRANSPOSED,
     _piecewise,
     block_bounds,
@@ -111,8 +116,16 @@ def transpose_first(params: np.ndarray, layout: Layout, back: bool = False) -> N
 
 
 @jit_parallel
-def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta):
+def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step):
     """:func:`transposed_rows` over all the rows of ``WT``, in ``scal[TRANSPOSED]`` parallel blocks.
+
+    With ``STEP_FIRST`` in ``task`` (a forward pass), each block first takes
+    the step of its rows with the previous batch ``A_step`` and the gradient
+    ``D_step``, then the product of ``task``: each row is stepped and read
+    by the same block, so the two share one parallel loop (see
+    :func:`nnjit.propagation.backward`).  W3's epoch in float64 took 0.109 s
+    against 0.114 s with a loop each (medians of 16 processes, alternated;
+    the median of the pairs' ratios 1.05).
 
     The blocks hold whole passes of three rows (the layer's outputs), each
     row is computed by one block, and the blocks depend on the shapes and
@@ -127,7 +140,11 @@ def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta):
     blocks = min(int(scal[TRANSPOSED]), passes)
     for index in prange(blocks):
         first, stop = block_bounds(passes, blocks, index)
-        args = (task, A, WT, b, D, code, scal, alpha, beta, 3 * first, min(3 * stop, m))
+        lo, hi = 3 * first, min(3 * stop, m)
+        if task & STEP_FIRST:
+            args = (np.int64(OUTER), A_step, WT, b, D_step, code, scal, alpha, beta, lo, hi)
+            call(kernels, TRANSPOSED_ROWS, args)
+        args = (task & PRODUCT, A, WT, b, D, code, scal, alpha, beta, lo, hi)
         call(kernels, TRANSPOSED_ROWS, args)
 
 

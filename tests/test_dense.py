@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import assert_close
 
-from nnjit import reference
+from nnjit import dense, reference
 from nnjit.activations import ACTIVATIONS, activate
 from nnjit.dense import (
     BLOCK_LIMIT,
@@ -94,7 +94,7 @@ def _forward(A, W, b, Z, code, scal, slot, partial=None, transposed=False):
     partial = _partial(A, W) if partial is None else partial
     table = kernel_table(W.dtype)
     W = np.ascontiguousarray(W.T) if transposed else W
-    args = (A, NO_ROWS, False, partial, transposed)
+    args = (A, NO_ROWS, False, partial, transposed, (False, A, Z))
     return dense_forward(table, A, W, b, Z, code, scal, slot, *args)
 
 
@@ -181,7 +181,7 @@ def test_forward_gathers_and_checks_its_batch(shape, value, transposed, dtype):
     stored = np.ascontiguousarray(W.T) if transposed else W
 
     def forward(data, check):
-        args = (data, order, check, partial, transposed)
+        args = (data, order, check, partial, transposed, (False, batch, Z))
         return dense_forward(table, batch, stored, b, Z, code, scal, one, *args)
 
     assert forward(source, True)
@@ -314,6 +314,30 @@ def test_outer_product_as_sgd_step(shape, transposed, dtype):
         stepped = _outer(A, dZ, W.copy(), scal, MINUS_LR, DECAY, transposed)
         A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
         assert_close(stepped, (1 - lr * l2) * W64 - lr * A64.T @ dZ64, dtype, factor=10)
+
+
+@pytest.mark.parametrize(("blocks", "l2"), [(1, 0.0), (1, 0.01), (2, 0.01), (3, 0.0)])
+def test_a_transposed_forward_pass_takes_the_pending_step_first(shape, blocks, l2, dtype):
+    """The step the last batch left pending, then the product, as the two apart.
+
+    See :func:`nnjit.propagation.backward`: the first layer kept transposed
+    takes its step in the next forward pass's parallel blocks.
+    """
+    A_step, W, b, dZ = _arrays(shape, dtype)
+    A = np.random.default_rng(3).standard_normal(A_step.shape).astype(dtype)
+    scal = make_scalars(np.dtype(dtype))
+    scal[MINUS_LR], scal[DECAY] = -0.1, 1 - 0.1 * l2
+    scal[dense.TRANSPOSED] = blocks
+    code, one = ACTIVATIONS["relu"], np.int64(ONE)
+    apart = _outer(A_step, dZ, W.copy(), scal, MINUS_LR, DECAY, True)
+    expected = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
+    _forward(A, apart, b, expected, code, scal, one, transposed=True)
+    stored = np.ascontiguousarray(W.T)
+    Z = np.full_like(expected, np.nan)
+    args = (A, NO_ROWS, False, _partial(A, W), True, (True, A_step, dZ))
+    dense_forward(kernel_table(W.dtype), A, stored, b, Z, code, scal, one, *args)
+    np.testing.assert_array_equal(stored.T, apart)
+    np.testing.assert_array_equal(Z, expected)
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
