@@ -118,7 +118,8 @@ class DenseKernels:
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
             args = (self.kernels, self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
-            dense.dense_forward(*args, self.X, self.no_rows, False, self.partial, False)
+            pending = (False, self.X, self.Z)  # no step to take first
+            dense.dense_forward(*args, self.X, self.no_rows, False, self.partial, False, pending)
         else:
             reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
 
@@ -145,8 +146,11 @@ class TransposedFirstLayer:
     Split over the cores where ``fit`` splits it (in float64).
 
     ``forward``: ``A = f(X @ W + b)``; ``step``: the SGD step ``W <- W - lr
-    X.T @ dZ``.  The ``numpy`` backend computes both in plain NumPy, with
-    ``W`` stored as everywhere else.  The first layer has no input gradient.
+    X.T @ dZ``; ``step_then_forward``: both, as ``fit`` takes them with plain
+    SGD (the step of the previous batch in the forward pass's parallel loop,
+    see ``nnjit.propagation.backward``).  The ``numpy`` backend computes them
+    in plain NumPy, with ``W`` stored as everywhere else.  The first layer has
+    no input gradient.
     """
 
     params = (["W3 784x30 b10"], common.BACKENDS, common.DTYPES_UNLESS_QUICK)
@@ -169,13 +173,25 @@ class TransposedFirstLayer:
         self.kernels = kernel_table(np.dtype(dtype))
         self.time_forward(layer, backend, dtype)
         self.time_step(layer, backend, dtype)
+        self.time_step_then_forward(layer, backend, dtype)
+
+    def _forward(self, stepping: bool) -> None:
+        one = np.int64(dense.ONE)
+        args = (self.kernels, self.X, self.WT, self.b, self.Z, self.code, self.scal, one)
+        pending = (stepping, self.X, self.dZ)
+        dense.dense_forward(*args, self.X, self.no_rows, False, self.no_partial, True, pending)
 
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
-            one = np.int64(dense.ONE)
-            args = (self.kernels, self.X, self.WT, self.b, self.Z, self.code, self.scal, one)
-            dense.dense_forward(*args, self.X, self.no_rows, False, self.no_partial, True)
+            self._forward(False)
         else:
+            reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
+
+    def time_step_then_forward(self, layer: str, backend: str, dtype: str) -> None:
+        if backend == "numba":
+            self._forward(True)
+        else:
+            self.W += self.scal[dense.MINUS_LR] * (self.X.T @ self.dZ)
             reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
 
     def time_step(self, layer: str, backend: str, dtype: str) -> None:
