@@ -163,7 +163,8 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
             lo = batch * batch_size
             hi = min(lo + batch_size, N)
             B = hi - lo
-            # A gathered batch waits for the next in the other buffer.
+            # Gathered batches alternate between two buffers: the pending step
+            # reads a batch during the next batch's forward pass.
             other = defer and batch % 2 == 1
             Xb, Yb, rows = _batch(X, Y, order, lo, hi, work, sequential, other)
             previous = (pending, X_step, dZ_step)
