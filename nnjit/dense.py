@@ -123,13 +123,20 @@ def transposed_product(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_st
     if scal[TRANSPOSED] > 1:
         args = (kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step)
         call(kernels, PARALLEL_TRANSPOSED, args)
-        return
-    m = np.int64(WT.shape[0])
+    else:
+        lo, hi = np.int64(0), np.int64(WT.shape[0])
+        transposed_range(
+            kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi
+        )
+
+
+@inline
+def transposed_range(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi):
+    """Rows ``lo:hi`` of :func:`transposed_product`: the pending step if asked, then the product."""
     if task & STEP_FIRST:
-        args = (np.int64(OUTER), A_step, WT, b, D_step, code, scal, alpha, beta, np.int64(0), m)
+        args = (np.int64(OUTER), A_step, WT, b, D_step, code, scal, alpha, beta, lo, hi)
         call(kernels, TRANSPOSED_ROWS, args)
-    args = (task & PRODUCT, A, WT, b, D, code, scal, alpha, beta, np.int64(0), m)
-    call(kernels, TRANSPOSED_ROWS, args)
+    call(kernels, TRANSPOSED_ROWS, (task & PRODUCT, A, WT, b, D, code, scal, alpha, beta, lo, hi))
 
 
 @inline

@@ -38,14 +38,14 @@ from nnjit.dense import (
 )
 from nnjit.kernel_calls import ACTIVATE_ROWS, OUTPUT_DELTA, SGD_STEP, call
 from nnjit.layout import ACTIVATION, B_OFFSET, N_IN, N_OUT, ROW_OFFSET, W_OFFSET
-from nnjit.transposed import TRANSPOSED_MAX_ROWS
+from nnjit.transposed import transposes_first
 
 
 class Workspace(NamedTuple):
     """Buffers for batches of up to ``rows`` samples, allocated once per call."""
 
     inputs: np.ndarray  # (rows, n_in): the gathered mini-batch
-    # (rows, n_in) for batches of fewer than TRANSPOSED_MAX_ROWS, else (0,
+    # (rows, n_in) if training may keep the first layer transposed, else (0,
     # n_in): gathered batches alternate between the two, so that the next
     # does not overwrite one whose first layer's step waits for it (backward)
     other_inputs: np.ndarray
@@ -63,9 +63,10 @@ def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Worksp
     """Allocate the buffers for batches of up to ``rows`` samples."""
     widest = max(sizes[1:])
     partial = split_buffer_size(sizes, rows, blocks_here())
+    other = transposes_first(sizes, rows)
     return Workspace(
         inputs=np.empty((rows, sizes[0]), dtype=dtype),
-        other_inputs=np.empty((rows if rows < TRANSPOSED_MAX_ROWS else 0, sizes[0]), dtype=dtype),
+        other_inputs=np.empty((rows if other else 0, sizes[0]), dtype=dtype),
         targets=np.empty((rows, sizes[-1]), dtype=dtype),
         acts=np.empty(rows * sum(sizes[1:]), dtype=dtype),
         logits=np.empty(rows * sizes[-1], dtype=dtype),
@@ -86,6 +87,16 @@ def layer_params(params, table, layer):
     b_off = table[layer, B_OFFSET]
     W = view2d(params, w_off, n_in, n_out)
     return W, segment(params, b_off, n_out)
+
+
+@inline
+def first_transposed(flat, table):
+    """View (n_out, n_in) of the first layer's weights stored transposed in ``flat``.
+
+    The parameters, or the gradient, of a call that keeps the layer
+    transposed (see :mod:`nnjit.transposed`).
+    """
+    return view2d(flat, table[0, W_OFFSET], table[0, N_OUT], table[0, N_IN])
 
 
 @inline
@@ -145,7 +156,7 @@ def forward(kernels, params, table, X, work, logits, source, rows, check, pendin
         # The first layer's weights may be stored transposed (nnjit.transposed).
         transposed = layer == 0 and work.scal[TRANSPOSED] != 0
         if transposed:
-            W = view2d(params, table[0, W_OFFSET], n_out, W.shape[0])
+            W = first_transposed(params, table)
         out = layer_output(work, table, layer, B)
         code = table[layer, ACTIVATION]
         scale = WEIGHT_SCALES + layer
@@ -238,8 +249,8 @@ def backward(kernels, params, table, X, work, optimizer, step, defer):
         # The first layer's weights, and so its gradient, may be transposed.
         transposed = layer == 0 and scal[TRANSPOSED] != 0
         if transposed:
-            W = view2d(params, table[0, W_OFFSET], b.size, W.shape[0])
-            dW = view2d(grad, table[0, W_OFFSET], b.size, dW.shape[0])
+            W = first_transposed(params, table)
+            dW = first_transposed(grad, table)
         A_prev = X if layer == 0 else layer_output(work, table, layer - 1, B)
         dA = dZ
         scale = WEIGHT_SCALES + layer
@@ -269,7 +280,7 @@ def backward(kernels, params, table, X, work, optimizer, step, defer):
                 alpha, beta = np.int64(MINUS_LR), np.int64(DECAY)
         V = layer_params(velocity, table, layer)[0] if momentum else W
         stepped = False
-        if not (defer and fused and transposed):
+        if not (defer and transposed):  # defer implies plain SGD
             stepped = dense_outer(
                 kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, transposed
             )
@@ -296,8 +307,7 @@ def step_first_layer(kernels, params, table, X, dZ, work):
     ``X`` is the batch and ``dZ`` the gradient of the layer's ``Z`` that
     :func:`backward` returned; the layer is kept transposed.
     """
-    n_in, n_out = table[0, N_IN], table[0, N_OUT]
-    WT = view2d(params, table[0, W_OFFSET], n_out, n_in)
+    WT = first_transposed(params, table)
     scal, lr, decay = work.scal, np.int64(MINUS_LR), np.int64(DECAY)
     # Not through dense_outer: each call site inlines it again.
     transposed_product(

@@ -43,15 +43,12 @@ from nnjit.dense import (
     BLAS_MIN_ROWS,
     BLAS_MIN_WEIGHTS,
     FORWARD,
-    OUTER,
     PARALLEL_MIN_WORK,
-    PRODUCT,
-    STEP_FIRST,
     TRANSPOSED,
     _piecewise,
     block_bounds,
+    transposed_range,
 )
-from nnjit.kernel_calls import TRANSPOSED_ROWS, call
 from nnjit.layout import W_OFFSET, Layout
 
 # Batches of fewer samples than this keep the first layer transposed ...
@@ -141,11 +138,9 @@ def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_s
     for index in prange(blocks):
         first, stop = block_bounds(passes, blocks, index)
         lo, hi = 3 * first, min(3 * stop, m)
-        if task & STEP_FIRST:
-            args = (np.int64(OUTER), A_step, WT, b, D_step, code, scal, alpha, beta, lo, hi)
-            call(kernels, TRANSPOSED_ROWS, args)
-        args = (task & PRODUCT, A, WT, b, D, code, scal, alpha, beta, lo, hi)
-        call(kernels, TRANSPOSED_ROWS, args)
+        transposed_range(
+            kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi
+        )
 
 
 @jit
