@@ -24,6 +24,13 @@ the options live in one place.
   the batch loop is written out in ``run_epochs`` rather than inlined.
   The entry point calls the kernels through their addresses rather than
   linking them (see :mod:`nnjit.kernel_calls`).
+* :data:`kernel` is for the kernels that only compiled code calls, through
+  the table: the forward and backward passes.  They get no wrapper to be
+  called from Python (``no_cpython_wrapper``, ``no_cfunc_wrapper``), whose
+  unboxing of their many arguments took about 0.3 s of each one's compile,
+  and no reference counting (``_nrt=False``): they allocate nothing, and
+  every array they get is a borrowed view (see :mod:`nnjit._views`), whose
+  increments and decrements were calls that did nothing.
 * Integer constants passed to a compiled function are written ``np.int64(0)``,
   not ``0``: numba compiles a separate version for a literal argument.
 * ``error_model="numpy"``: a division by zero gives inf or NaN, as in NumPy,
@@ -58,6 +65,7 @@ OPTIONS = {"fastmath": FASTMATH, "error_model": "numpy", "nogil": True}
 jit = njit(cache=True, **OPTIONS)
 inline = njit(inline="always", **OPTIONS)
 jit_parallel = njit(cache=True, parallel=True, **OPTIONS)
+kernel = njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True, **OPTIONS)
 
 numba.get_num_threads()  # starts the thread pool; see the note above
 POOL_PID = os.getpid()

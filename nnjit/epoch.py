@@ -15,11 +15,11 @@ import numpy as np
 from nnjit._config import inline, jit
 from nnjit._views import borrow, copy_matrix, copy_vector, row, view2d
 from nnjit.dense import TRANSPOSED, values_finite
+from nnjit.kernel_calls import BACKWARD, FORWARD, call
 from nnjit.layout import N_OUT
 from nnjit.losses import MSE
 from nnjit.propagation import (
-    backward,
-    forward,
+    layer_output,
     output_loss,
     settle_scales,
     step_first_layer,
@@ -169,10 +169,8 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
             Xb, Yb, rows = _batch(X, Y, order, lo, hi, work, sequential, other)
             previous = (pending, X_step, dZ_step)
             pending = False
-            A_out, finite = forward(
-                kernels, params, table, Xb, work, logits, X, rows, check_inputs, previous
-            )
-            if not finite:
+            args = (params, table, Xb, work, logits, X, rows, check_inputs, previous)
+            if not call(kernels, FORWARD, (kernels, *args)):
                 status = NONFINITE_INPUT
                 break
             loss = output_loss(kernels, table, loss_code, Yb, work) if targets else 0.0
@@ -181,11 +179,13 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
                 status = DIVERGED
                 break
             if backprop:
-                dZ_step = backward(kernels, params, table, Xb, work, epoch_optimizer, step, defer)
+                args = (params, table, Xb, work, epoch_optimizer, step, defer)
+                dZ_start = call(kernels, BACKWARD, (kernels, *args))
+                dZ_step = view2d(work.delta, dZ_start, B, table[0, N_OUT])
                 X_step = Xb
                 pending = defer
             elif out.shape[0] == N:
-                copy_matrix(out[lo:hi], A_out)
+                copy_matrix(out[lo:hi], layer_output(work, table, table.shape[0] - 1, B))
             if targets:
                 for n in range(B):
                     correct += work.row_correct[n]

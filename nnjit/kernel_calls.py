@@ -22,6 +22,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 from nnjit.sgd import SGDConfig
+from nnjit.workspace import Workspace
 
 # Each kernel's slot in the table.
 (
@@ -38,7 +39,9 @@ from nnjit.sgd import SGDConfig
     PARALLEL_INPUTS,
     TRANSPOSED_ROWS,
     PARALLEL_TRANSPOSED,
-) = range(13)
+    FORWARD,
+    BACKWARD,
+) = range(15)
 # The numba type of the table.
 TABLE_TYPE = types.Array(types.int64, 1, "C")
 NAMES = (
@@ -55,6 +58,8 @@ NAMES = (
     "parallel_inputs",
     "transposed_rows",
     "parallel_transposed",
+    "forward",
+    "backward",
 )
 
 
@@ -66,6 +71,13 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
     rows = types.Array(i, 1, "C")
     losses = types.Array(types.float64, 1, "C")
     cfg = types.NamedTuple((dtype, dtype, types.boolean, dtype), SGDConfig)
+    layers = types.Array(i, 2, "C", readonly=True)  # nnjit.layout.Layout.table
+    work = types.NamedTuple(
+        (matrix, matrix, matrix, vector, vector, vector, losses, rows, vector, vector), Workspace
+    )
+    flag = types.boolean
+    pending = types.Tuple((flag, matrix, matrix))
+    optimizer = types.Tuple((cfg, vector, vector))
     return (
         types.none(matrix, matrix, vector, matrix, i, vector, i, i, i),  # FORWARD_ROWS
         types.none(matrix, matrix, matrix, matrix, i, vector, i, i, i),  # INPUT_GRAD_ROWS
@@ -84,6 +96,10 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
         types.none(
             TABLE_TYPE, i, matrix, matrix, vector, matrix, i, vector, i, i, matrix, matrix
         ),  # PARALLEL_TRANSPOSED
+        flag(
+            TABLE_TYPE, vector, layers, matrix, work, flag, matrix, rows, flag, pending
+        ),  # FORWARD
+        i(TABLE_TYPE, vector, layers, matrix, work, optimizer, flag, flag),  # BACKWARD
     )[which]
 
 

@@ -18,6 +18,8 @@ from nnjit.activations import ACTIVATIONS
 from nnjit.kernel_cache import cache_lock, held_locks
 from nnjit.kernel_calls import (
     ACTIVATE_ROWS,
+    BACKWARD,
+    FORWARD,
     NAMES,
     PARALLEL_INPUTS,
     PARALLEL_TRANSPOSED,
@@ -114,7 +116,7 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
     assert (table == kernel_table(dtype)).all()
     assert (dtype in kernel_compile.HELPED) == (returncode == 0)
     if returncode == 0:
-        expected = (*kernel_compile.HELPER_KERNELS, PARALLEL_INPUTS, TRANSPOSED_ROWS)
+        expected = (*kernel_compile.HELPER_KERNELS, PARALLEL_INPUTS)
         assert kernel_compile.HELPED[dtype] == expected
 
 
@@ -129,7 +131,7 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
     ],
 )
 def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, needed):
-    """Optional kernels compile only if needed; else the split's two small ones go to the helper."""
+    """Optional kernels compile only if needed; the helper takes the split over the inputs."""
     dtype = np.dtype(dtype)
     started, compiled = [], []
     monkeypatch.setattr(
@@ -141,9 +143,9 @@ def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, need
     )
     monkeypatch.setattr(kernel_compile, "HELPED", {})
     compile_kernels(dtype, lambda: None, needed=needed)
-    small = (PARALLEL_INPUTS,) if PARALLEL_INPUTS in needed else (SPLIT_BLOCKS, SUM_BLOCKS)
-    transposed = (TRANSPOSED_ROWS,) if TRANSPOSED_ROWS in needed else ()
-    assert started == [(*kernel_compile.HELPER_KERNELS, *small, *transposed)]
+    split = (PARALLEL_INPUTS,) if PARALLEL_INPUTS in needed else ()
+    assert started == [(*kernel_compile.HELPER_KERNELS, *split)]
+    assert {SPLIT_BLOCKS, SUM_BLOCKS, FORWARD, BACKWARD} <= set(compiled)
     for which in kernel_compile.OPTIONAL:
         assert (which in compiled or which in started[0]) == (which in needed)
     assert not set(started[0]) & set(compiled[1:])  # each kernel compiles in one process
