@@ -65,6 +65,8 @@ from nnjit.kernel_calls import (
     PARALLEL_INPUTS,
     PARALLEL_TRANSPOSED,
     SGD_STEP,
+    SPLIT_BLOCKS,
+    SUM_BLOCKS,
     TRANSPOSED_ROWS,
 )
 from nnjit.losses import output_delta
@@ -97,11 +99,13 @@ KERNELS = (
 OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS, PARALLEL_TRANSPOSED)
 # What the helper compiles: the kernels of nnjit.dense with BLAS products,
 # which share them and nothing else with the rest, except sgd_step, which
-# _parallel_blocks calls and this process compiles first; and _parallel_inputs
-# where a product may be split over its inputs (see kernel_table), about 2 s.
-# This process compiles the rest, the passes and the entry point: for W4 in
-# float64 about 8.5 s of compiling in one process, against 6.7 s for the
-# helper's, which also imports nnjit and numba first.
+# _parallel_blocks calls and this process compiles first.  _parallel_inputs,
+# about 2 s, compiles only where a product may be split over its inputs (see
+# kernel_table), and then in the helper; the two small kernels of the split
+# compile in the helper when it has no _parallel_inputs to compile, and here
+# when it has.  This process compiles the rest, among them the passes and the
+# entry point.  Timed as a cold first fit of W4 compiles them, the two
+# processes ended within about a second of each other this way.
 HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"
@@ -197,7 +201,8 @@ def kernel_table(dtype: np.dtype, needed: tuple[int, ...] = OPTIONAL) -> np.ndar
 
 def _helper_kernels(needed: tuple[int, ...]) -> tuple[int, ...]:
     """What a helper compiles; see :data:`HELPER_KERNELS`."""
-    return HELPER_KERNELS + ((PARALLEL_INPUTS,) if PARALLEL_INPUTS in needed else ())
+    splits = PARALLEL_INPUTS in needed
+    return HELPER_KERNELS + ((PARALLEL_INPUTS,) if splits else (SPLIT_BLOCKS, SUM_BLOCKS))
 
 
 def _python() -> str:
