@@ -24,7 +24,7 @@ the options live in one place.
   the batch loop is written out in ``run_epochs`` rather than inlined.
   The entry point calls the kernels through their addresses rather than
   linking them (see :mod:`nnjit.kernel_calls`).
-* :data:`kernel` is for the kernels that only compiled code calls, through
+* :data:`jit_native` is for kernels that only compiled code calls, through
   the table: the forward and backward passes.  They get no wrapper to be
   called from Python (``no_cpython_wrapper``, ``no_cfunc_wrapper``), whose
   unboxing of their many arguments took about 0.3 s of each one's compile,
@@ -65,7 +65,7 @@ OPTIONS = {"fastmath": FASTMATH, "error_model": "numpy", "nogil": True}
 jit = njit(cache=True, **OPTIONS)
 inline = njit(inline="always", **OPTIONS)
 jit_parallel = njit(cache=True, parallel=True, **OPTIONS)
-kernel = njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True, **OPTIONS)
+jit_native = njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True, **OPTIONS)
 
 numba.get_num_threads()  # starts the thread pool; see the note above
 POOL_PID = os.getpid()

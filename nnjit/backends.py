@@ -40,11 +40,12 @@ from nnjit.kernel_calls import (
 )
 from nnjit.kernel_compile import compile_kernels, kernel_table
 from nnjit.layout import Layout
-from nnjit.propagation import Workspace, make_workspace
+from nnjit.propagation import make_workspace
 from nnjit.reference import NumpyBackend
 from nnjit.sgd import SGDConfig
 from nnjit.transposed import transpose_first, transposed_blocks, transposes_first
 from nnjit.validation import check_finite
+from nnjit.workspace import Workspace
 
 # Rows per chunk for inference and loss evaluation: bounds the buffers.
 CHUNK_ROWS = 4096

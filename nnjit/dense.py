@@ -131,6 +131,18 @@ def transposed_product(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_st
 
 
 @inline
+def transposed_outer(kernels, A, dZ, WT, scal, alpha, beta):
+    """``WT <- scal[alpha] * dZ.T @ A + scal[beta] * WT`` for weights stored transposed.
+
+    The weight step (or gradient) of a first layer kept transposed: with
+    ``alpha = MINUS_LR`` and ``beta = DECAY``, its SGD step.  The product
+    reads no bias and no activation.
+    """
+    task, no_code = np.int64(OUTER), np.int64(0)
+    transposed_product(kernels, task, A, WT, scal, dZ, no_code, scal, alpha, beta, A, dZ)
+
+
+@inline
 def transposed_range(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi):
     """Rows ``lo:hi`` of :func:`transposed_product`: the pending step if asked, then the product."""
     if task & STEP_FIRST:
@@ -688,9 +700,7 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, transposed
     :mod:`nnjit.transposed`) and any momentum step is left to the caller.
     """
     if transposed:
-        transposed_product(
-            kernels, np.int64(OUTER), A, C, scal, dZ, np.int64(0), scal, alpha, beta, A, dZ
-        )
+        transposed_outer(kernels, A, dZ, C, scal, alpha, beta)
         return False
     k = A.shape[1]
     blocks = n_blocks(A.shape[0], k, dZ.shape[1], k, scal)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnjit._config import inline, kernel
+from nnjit._config import inline, jit_native
 from nnjit._views import copy_matrix, row, segment, view2d
 from nnjit.activations import IDENTITY
 from nnjit.dense import (
@@ -27,7 +27,6 @@ from nnjit.dense import (
     MOMENTUM,
     NESTEROV,
     ONE,
-    OUTER,
     STEP,
     TRANSPOSED,
     WEIGHT_SCALES,
@@ -39,7 +38,7 @@ from nnjit.dense import (
     dense_outer,
     make_scalars,
     split_buffer_size,
-    transposed_product,
+    transposed_outer,
     use_blas,
 )
 from nnjit.kernel_calls import ACTIVATE_ROWS, OUTPUT_DELTA, SGD_STEP, call
@@ -116,7 +115,7 @@ def settle_scales(params, table, scal):
         settle_scale(W, scal, WEIGHT_SCALES + layer)
 
 
-@kernel
+@jit_native
 def forward(kernels, params, table, X, work, logits, source, rows, check, pending):
     """Forward pass of the batch ``X`` (B, n_in) into ``work.acts``; whether it was finite.
 
@@ -190,7 +189,7 @@ def output_loss(kernels, table, loss_code, Y, work):
     return call(kernels, OUTPUT_DELTA, args)
 
 
-@kernel
+@jit_native
 def backward(kernels, params, table, X, work, optimizer, step, defer):
     """Back-propagate the batch ``X`` after :func:`forward` and :func:`output_loss`.
 
@@ -299,11 +298,8 @@ def step_first_layer(kernels, params, table, X, dZ, work):
     :func:`backward` returned; the layer is kept transposed.
     """
     WT = first_transposed(params, table)
-    scal, lr, decay = work.scal, np.int64(MINUS_LR), np.int64(DECAY)
-    # Not through dense_outer: each call site inlines it again.
-    transposed_product(
-        kernels, np.int64(OUTER), X, WT, scal, dZ, np.int64(0), scal, lr, decay, X, dZ
-    )
+    # Not through dense_outer, whose BLAS paths the entry point would inline.
+    transposed_outer(kernels, X, dZ, WT, work.scal, np.int64(MINUS_LR), np.int64(DECAY))
 
 
 @inline
