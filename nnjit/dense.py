@@ -469,18 +469,22 @@ def _sum_blocks(P, b, Z, blocks, code):
 
 
 @jit
-def _input_grad_rows(dZ, W, A, dA, code, scal, alpha, lo, hi):
+def _input_grad_rows(dZ, W, A, dA, code, scal, alpha, step, lo, hi):
     """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)`` for a piecewise-linear ``f``.
 
     As in the forward pass, other derivatives are left to
     :func:`dense_input_grad`, and the loops need ``scal[alpha]`` to be 1.
+    With ``step`` (one sample), the loop also takes the SGD step of ``W``
+    (see :func:`_input_grad_step`).
     """
     k, m = W.shape
     if use_blas(dZ.shape[0], k, m):
         _input_grad_blas(dZ, W, A, dA, code, scal, alpha, lo, hi)
         return
     slope = negative_slope(code, dA)
-    if m >= NARROW:
+    if step:
+        _input_grad_step(dZ, W, A, dA, slope, scal[MINUS_LR], scal[DECAY])
+    elif m >= NARROW:
         _input_grad_wide(dZ, W, A, dA, slope, lo, hi)
     else:
         _input_grad_narrow(dZ, W, A, dA, slope, lo, hi)
@@ -545,6 +549,38 @@ def _input_grad_wide(dZ, W, A, dA, slope, lo, hi):
 
 
 @inline
+def _input_grad_step(dZ, W, A, dA, slope, minus_lr, decay):
+    """``dA = (dZ @ W.T) * f'(A)``, then ``W <- decay W + minus_lr A.T @ dZ``, for one sample.
+
+    The plain SGD step of a layer, taken in the same loop over each row of
+    ``W`` as the row's dot product with ``dZ``: the loop reads the row once
+    and writes it back stepped.  Apart, the two read the weights twice: on
+    a 128 x 128 layer they took 4.8-5.4 µs a sample in float64 and
+    2.4-2.5 µs in float32, against 2.6-3.1 µs and 1.3-1.5 µs in one loop.
+    Four rows per loop, sharing the loads of ``dZ``, were no faster.
+    """
+    d = row(dZ, 0)
+    a = row(A, 0)
+    out = row(dA, 0)
+    zero = W.dtype.type(0.0)
+    for i in range(W.shape[0]):
+        w = row(W, i)
+        s = minus_lr * a[i]
+        total = zero
+        if decay == 1:
+            for j in range(d.size):
+                wj = w[j]
+                total += wj * d[j]
+                w[j] = wj + s * d[j]
+        else:
+            for j in range(d.size):
+                wj = w[j]
+                total += wj * d[j]
+                w[j] = decay * wj + s * d[j]
+        out[i] = _piecewise_from_output(total, a[i], slope)
+
+
+@inline
 def _input_grad_narrow(dZ, W, A, dA, slope, lo, hi):
     """``dA = dZ @ W.T`` for few outputs: a sum of columns of ``W``.
 
@@ -573,12 +609,18 @@ def _input_grad_narrow(dZ, W, A, dA, slope, lo, hi):
 
 
 @inline
-def dense_input_grad(kernels, dZ, W, A, dA, code, scal, alpha):
+def dense_input_grad(kernels, dZ, W, A, dA, code, scal, alpha, step):
     """``dA <- (dZ @ (scal[alpha] W).T) * f'(A)``, with ``f'`` written from the output ``A``.
 
     ``scal[alpha]`` must be 1 unless ``use_blas(rows, n_in, n_out)``.
+
+    With ``step``, for a single sample, ``A`` is the input of the layer and
+    the call also takes the layer's plain SGD step ``W <- scal[DECAY] W +
+    scal[MINUS_LR] A.T @ dZ`` in the same loop over ``W`` (see
+    :func:`_input_grad_step`).  Returns whether it took it.
     """
     rows = dZ.shape[0]
+    stepping = step and rows == 1
     blocks = n_blocks(rows, W.shape[0], W.shape[1], rows, scal)
     split = call(kernels, SPLIT_BLOCKS, (rows, W.shape[0], W.shape[1], scal))
     matrices = (dZ, W, dA, A, A)
@@ -591,10 +633,12 @@ def dense_input_grad(kernels, dZ, W, A, dA, code, scal, alpha):
         args = (task, matrices, scal, code, scal, slots, blocks, _no_rows(kernels))
         call(kernels, PARALLEL_BLOCKS, args)
     else:
-        args = (dZ, W, A, dA, code, scal, alpha, np.int64(0), rows)
+        flag = np.int64(1) if stepping else np.int64(0)
+        args = (dZ, W, A, dA, code, scal, alpha, flag, np.int64(0), rows)
         call(kernels, INPUT_GRAD_ROWS, args)
     if not is_piecewise_linear(code):
         call(kernels, DERIVATIVE_ROWS, (dA, A, np.int64(0), rows, code))
+    return stepping
 
 
 # -- weight gradient -----------------------------------------------------------

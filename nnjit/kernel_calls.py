@@ -80,7 +80,7 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
     optimizer = types.Tuple((cfg, vector, vector))
     return (
         types.none(matrix, matrix, vector, matrix, i, vector, i, i, i),  # FORWARD_ROWS
-        types.none(matrix, matrix, matrix, matrix, i, vector, i, i, i),  # INPUT_GRAD_ROWS
+        types.none(matrix, matrix, matrix, matrix, i, vector, i, i, i, i),  # INPUT_GRAD_ROWS
         types.none(matrix, matrix, matrix, vector, i, i, i, i),  # OUTER_ROWS
         types.none(
             i, types.UniTuple(matrix, 5), vector, i, vector, types.UniTuple(i, 2), i, rows

@@ -244,10 +244,14 @@ def backward(kernels, params, table, X, work, optimizer, step, defer):
         A_prev = X if layer == 0 else layer_output(work, table, layer - 1, B)
         dA, dA_start = dZ, dZ_start
         scale = WEIGHT_SCALES + layer
+        # With plain SGD and a single sample, the input gradient's loop over
+        # the weights takes their step too.
+        stepped = False
         if layer > 0:
             dA_start = half if use_second else 0
             dA = view2d(work.delta, dA_start, B, W.shape[0])
-            dense_input_grad(kernels, dZ, W, A_prev, dA, table[layer - 1, ACTIVATION], scal, scale)
+            code = table[layer - 1, ACTIVATION]
+            stepped = dense_input_grad(kernels, dZ, W, A_prev, dA, code, scal, scale, fused)
             use_second = not use_second
         column_sums(dZ, db)
         w_lo = table[layer, W_OFFSET]
@@ -269,8 +273,7 @@ def backward(kernels, params, table, X, work, optimizer, step, defer):
             else:
                 alpha, beta = np.int64(MINUS_LR), np.int64(DECAY)
         V = layer_params(velocity, table, layer)[0] if momentum else W
-        stepped = False
-        if not (defer and transposed):  # defer implies plain SGD
+        if not (stepped or (defer and transposed)):  # defer implies plain SGD
             stepped = dense_outer(
                 kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, transposed
             )

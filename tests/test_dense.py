@@ -212,10 +212,43 @@ def test_input_grad(shape, activation, dtype):
         ACTIVATIONS[activation],
         make_scalars(np.dtype(dtype)),
         np.int64(ONE),
+        False,
     )
     A64, W64, dZ64 = (x.astype(np.float64) for x in (A, W, dZ))
     expected = (dZ64 @ W64.T) * reference.DERIVATIVES[activation](A64)
     assert_close(dA, expected, dtype, factor=10)
+
+
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "leaky_relu"])
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_input_grad_with_the_step(shape, activation, l2, dtype):
+    """A single sample takes the SGD step in the input gradient's loop; more leave ``W`` be.
+
+    ``A`` is the layer's input: the activation's output, whose derivative
+    the gradient takes, and the batch the step multiplies.  The gradient
+    reads the weights from before the step.
+    """
+    A, W, _, dZ = _arrays(shape, dtype)
+    activate(A, ACTIVATIONS[activation])
+    before = W.copy()
+    dA = np.full_like(A, np.nan)
+    lr = 0.1
+    scal = make_scalars(np.dtype(dtype))
+    scal[MINUS_LR] = -lr
+    scal[DECAY] = 1 - lr * l2
+    args = (dZ, W, A, dA, ACTIVATIONS[activation], scal, np.int64(ONE), True)
+    stepped = dense_input_grad(kernel_table(W.dtype), *args)
+    assert stepped == (shape[0] == 1)
+    A64, W64, dZ64 = (x.astype(np.float64) for x in (A, before, dZ))
+    expected = (dZ64 @ W64.T) * reference.DERIVATIVES[activation](A64)
+    assert_close(dA, expected, dtype, factor=10)
+    if stepped:
+        assert_close(W, (1 - lr * l2) * W64 - lr * A64.T @ dZ64, dtype, factor=10)
+        if l2 == 0:  # the same values, to the bit, as the step on its own
+            alone = _outer(A, dZ, before.copy(), scal, MINUS_LR, DECAY, False)
+            np.testing.assert_array_equal(W, alone)
+    else:
+        np.testing.assert_array_equal(W, before)
 
 
 @pytest.mark.parametrize("sizes", [(784, 30, 10), (200, 80, 3), (784, 512, 512, 10), (64, 128, 10)])
@@ -280,7 +313,9 @@ def test_blas_products_apply_the_weight_factor(name, dtype):
     A64, W64, b64, dZ64 = (x.astype(np.float64) for x in (A, W, b, dZ))
     assert_close(Z, np.maximum(A64 @ (0.75 * W64) + b64, 0), dtype, factor=10)
     dA = np.full_like(A, np.nan)
-    dense_input_grad(kernel_table(W.dtype), dZ, W, A, dA, ACTIVATIONS["identity"], scal, slot)
+    dense_input_grad(
+        kernel_table(W.dtype), dZ, W, A, dA, ACTIVATIONS["identity"], scal, slot, False
+    )
     assert_close(dA, dZ64 @ (0.75 * W64).T, dtype, factor=10)
 
 

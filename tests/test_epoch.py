@@ -22,6 +22,8 @@ FIT_CASES = {
     },
     "nesterov": {"epochs": 3, "batch_size": 5, "lr": 0.03, "momentum": 0.8, "nesterov": True},
     "batch size 1": {"epochs": 2, "batch_size": 1, "lr": 0.01, "momentum": 0.5},
+    # Plain SGD on single samples steps in the input gradient's loop.
+    "batch size 1, plain": {"epochs": 2, "batch_size": 1, "lr": 0.01, "l2": 0.01},
     "full batch": {"epochs": 5, "batch_size": 1000, "lr": 0.1, "l2": 0.1},
     "no shuffle": {"epochs": 2, "batch_size": 6, "lr": 0.05, "shuffle": False},
 }

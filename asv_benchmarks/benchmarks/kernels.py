@@ -126,7 +126,7 @@ class DenseKernels:
     def time_input_grad(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
             args = (self.kernels, self.dZ, self.W, self.X, self.dX, self.code, self.scal, self.one)
-            dense.dense_input_grad(*args)
+            dense.dense_input_grad(*args, False)  # the gradient alone, no step
         else:
             (self.dZ @ self.W.T) * reference.DERIVATIVES[self.name](self.X)
 
