@@ -11,22 +11,21 @@ sample per row.  Its products are
 Each goes to BLAS when the matrices are large enough to pay for the call, and
 to plain loops otherwise (a single sample, tiny layers).  The loops over narrow
 layers take four samples at a time, and apply ReLU, leaky ReLU and identity
-inside their last pass; with plain SGD on a single sample, the loop that
-reads a layer's weights for its input gradient also takes their step.  Large
-BLAS products are split into row blocks run in parallel; each block is one
+inside their last pass; with plain SGD on a single sample, the loop that reads
+a layer's weights for its input gradient also takes their step.  Large BLAS
+products are split into row blocks run in parallel; each block is one
 single-threaded BLAS call followed, while the block is still in cache, by the
-bias, the piecewise-linear activations and their
-derivatives, and under momentum the step of its rows of the weights.  The
-first layer's forward blocks also gather their rows of a shuffled mini-batch
-from the data and check them for NaN and infinity, just before their product
-reads them.  Sigmoid, tanh and softmax and their derivatives follow the whole
-product in a pass of their own: inside the blocks they were compiled again in
-every library that linked the blocks, about a tenth of the cold compile when
-the entry point still linked them all, for a pass that costs little next to
-the product.  Every row
-of the result is written by one block only, and the blocks depend on the
-shapes and on the process's core count (see ``MAX_BLOCKS``), never on the
-number of threads, so the result is the same for any number of threads.
+bias, the piecewise-linear activations and their derivatives, and under
+momentum the step of its rows of the weights.  The first layer's forward blocks
+also gather their rows of a shuffled mini-batch from the data and check them
+for NaN and infinity, just before their product reads them.  Sigmoid, tanh and
+softmax and their derivatives follow the whole product in a pass of their own:
+inside the blocks they were compiled again in every library that linked the
+blocks, about a tenth of the cold compile when the entry point still linked
+them all, for a pass that costs little next to the product.  Every row of the
+result is written by one block only, and the blocks depend on the shapes and on
+the process's core count (see ``MAX_BLOCKS``), never on the number of threads,
+so the result is the same for any number of threads.
 """
 
 from __future__ import annotations
