@@ -66,8 +66,6 @@ from nnjit.kernel_calls import (
     PARALLEL_INPUTS,
     PARALLEL_TRANSPOSED,
     SGD_STEP,
-    SPLIT_BLOCKS,
-    SUM_BLOCKS,
     TRANSPOSED_ROWS,
 )
 from nnjit.losses import output_delta
@@ -102,11 +100,13 @@ OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS, PARALLEL_TRANSPOSED)
 # which share them and nothing else with the rest, except sgd_step, which
 # _parallel_blocks calls and this process compiles first.  _parallel_inputs,
 # about 2 s, compiles only where a product may be split over its inputs (see
-# kernel_table), and then in the helper; the two small kernels of the split
-# compile in the helper when it has no _parallel_inputs to compile, and here
-# when it has.  This process compiles the rest, among them the passes and the
-# entry point.  Timed as a cold first fit of W4 compiles them, the two
-# processes ended within about a second of each other this way.
+# kernel_table), and then in the helper.  This process compiles the rest,
+# among them the passes, the split's two small kernels and the entry point.
+# With the split's small kernels in the helper, a cold first fit of W4 in
+# float64 ended with the helper, 0.6-1.7 s after this process, in five of six
+# timings, and took 7.79-7.97 s against 7.28-7.42 s with them here, where the
+# two processes ended within 0.3 s of each other (three alternated pairs; in
+# float32 7.67-8.62 s against 7.33-7.83 s).
 HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"
@@ -203,7 +203,7 @@ def kernel_table(dtype: np.dtype, needed: tuple[int, ...] = OPTIONAL) -> np.ndar
 def _helper_kernels(needed: tuple[int, ...]) -> tuple[int, ...]:
     """What a helper compiles; see :data:`HELPER_KERNELS`."""
     splits = PARALLEL_INPUTS in needed
-    return HELPER_KERNELS + ((PARALLEL_INPUTS,) if splits else (SPLIT_BLOCKS, SUM_BLOCKS))
+    return HELPER_KERNELS + ((PARALLEL_INPUTS,) if splits else ())
 
 
 def _python() -> str:

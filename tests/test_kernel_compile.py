@@ -131,7 +131,7 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
     ],
 )
 def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, needed):
-    """Optional kernels compile only if needed; else the split's two small ones go to the helper."""
+    """Optional kernels compile only if needed; the split's, if needed, in the helper."""
     dtype = np.dtype(dtype)
     started, compiled = [], []
     monkeypatch.setattr(
@@ -143,9 +143,10 @@ def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, need
     )
     monkeypatch.setattr(kernel_compile, "HELPED", {})
     compile_kernels(dtype, lambda: None, needed=needed)
-    small = (PARALLEL_INPUTS,) if PARALLEL_INPUTS in needed else (SPLIT_BLOCKS, SUM_BLOCKS)
-    assert started == [(*kernel_compile.HELPER_KERNELS, *small)]
-    here = {FORWARD, BACKWARD} | ({TRANSPOSED_ROWS} if TRANSPOSED_ROWS in needed else set())
+    split = (PARALLEL_INPUTS,) if PARALLEL_INPUTS in needed else ()
+    assert started == [(*kernel_compile.HELPER_KERNELS, *split)]
+    here = {FORWARD, BACKWARD, SPLIT_BLOCKS, SUM_BLOCKS}
+    here |= {TRANSPOSED_ROWS} if TRANSPOSED_ROWS in needed else set()
     assert here <= set(compiled)
     for which in kernel_compile.OPTIONAL:
         assert (which in compiled or which in started[0]) == (which in needed)
