@@ -585,6 +585,8 @@ def _input_grad_step(dZ, W, A, dA, slope, minus_lr, decay):
         w = row(W, i)
         s = minus_lr * a[i]
         total = zero
+        # Without L2, no multiply by the decay: the step's values are then
+        # those of the step on its own (_outer_rows), to the bit.
         if decay == 1:
             for j in range(d.size):
                 wj = w[j]

@@ -21,7 +21,7 @@ class Workspace(NamedTuple):
     targets: np.ndarray  # (rows, n_out)
     acts: np.ndarray  # rows * sum(sizes[1:]): every layer's output
     logits: np.ndarray  # rows * n_out: the output layer's Z
-    delta: np.ndarray  # rows * max(sizes[1:]), two halves used in turn
+    delta: np.ndarray  # 2 * rows * max(sizes[1:]): two halves used in turn
     row_loss: np.ndarray  # (rows,) float64
     row_correct: np.ndarray  # (rows,) int64
     scal: np.ndarray  # BLAS's alpha and beta slots, see nnjit.dense
