@@ -76,11 +76,30 @@ def _expected_threads(threads: int) -> int:
 
 @linux_only
 def test_a_busy_program_is_seen(busy_program):
-    assert contention.other_running_threads() >= 1
+    """Most looks see it; one in CI missed it, as a look may (see the fixture below)."""
+    seen = sum(contention.other_running_threads() >= 1 for _ in range(20))
+    assert seen >= 15
 
 
-@linux_only
-def test_fewer_threads_while_busy_and_the_count_put_back(busy_program):
+@pytest.fixture
+def one_busy_thread(monkeypatch):
+    """Every look sees one other program's thread running; the list of looks taken.
+
+    Which calls look, and what they do with what they see, without the
+    timing of a real busy program: a look at a real one can miss it (two
+    in CI did), and a call that saw nothing would keep its threads.
+    """
+    looks = []
+
+    def look():
+        looks.append(1)
+        return 1
+
+    monkeypatch.setattr(contention, "other_running_threads", look)
+    return looks
+
+
+def test_fewer_threads_while_busy_and_the_count_put_back(one_busy_thread):
     threads = numba.get_num_threads()
     with contention.fewer_threads_when_busy() as used:
         assert numba.get_num_threads() == used
@@ -97,24 +116,6 @@ def test_switched_off_by_the_environment(busy_program, monkeypatch):
     threads = numba.get_num_threads()
     with contention.fewer_threads_when_busy() as used:
         assert used == numba.get_num_threads() == threads
-
-
-@pytest.fixture
-def one_busy_thread(monkeypatch):
-    """Every look sees one other program's thread running; the list of looks taken.
-
-    Which calls look, and what they do with what they see, without the
-    timing of a real busy program: a look at a real one can miss it (one
-    in CI did), and a call that saw nothing would keep its threads.
-    """
-    looks = []
-
-    def look():
-        looks.append(1)
-        return 1
-
-    monkeypatch.setattr(contention, "other_running_threads", look)
-    return looks
 
 
 @pytest.mark.skipif(numba.get_num_threads() < 2, reason="needs two of numba's threads")
