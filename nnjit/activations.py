@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnjit._config import inline, jit
-from nnjit._views import row
+from nnjit._views import as_vector, row
 from nnjit.exponential import exp_nonpositive
 
 IDENTITY = 0
@@ -59,42 +59,40 @@ def negative_slope(code, Z):
 
 @jit
 def activate_rows(Z, lo, hi, code):
-    """Apply activation ``code`` in place to the rows ``lo:hi`` of ``Z``.
+    """Apply activation ``code`` in place to the rows ``lo:hi`` of a C-contiguous ``Z``.
 
     The activation is chosen once for the block, so that narrow layers do not
-    pay a dispatch per row.
+    pay a dispatch per row.  Those rows are one contiguous run of values, and
+    the element-wise activations loop over it as one vector: a loop per row
+    of ten or thirty values left a scalar remainder of each row to compute
+    one value at a time.  The sigmoid of a batch of ten samples took 0.56
+    against 1.01 µs over 30 outputs and 0.23 against 0.38 µs over 10 in
+    float64 (medians of 15 runs of 20,000, alternated in one process).
     """
     one = Z.dtype.type(1.0)
     zero = Z.dtype.type(0.0)
     m = Z.shape[1]
+    z = as_vector(Z)[lo * m : hi * m]
     # Selects rather than branches, so that the loops vectorise; NaN passes through.
     if code == RELU:
-        for n in range(lo, hi):
-            z = row(Z, n)
-            for j in range(m):
-                v = z[j]
-                z[j] = zero if v < 0 else v
+        for j in range(z.size):
+            v = z[j]
+            z[j] = zero if v < 0 else v
     elif code == LEAKY_RELU:
         slope = Z.dtype.type(LEAKY_SLOPE)
-        for n in range(lo, hi):
-            z = row(Z, n)
-            for j in range(m):
-                v = z[j]
-                z[j] = slope * v if v < 0 else v
+        for j in range(z.size):
+            v = z[j]
+            z[j] = slope * v if v < 0 else v
     elif code == SIGMOID:
-        for n in range(lo, hi):
-            z = row(Z, n)
-            for j in range(m):
-                # From exp(-|v|), which never overflows: 1 / (1 + e) or e / (1 + e).
-                v = z[j]
-                e = exp_nonpositive(-abs(v))
-                s = one / (one + e)
-                z[j] = s if v >= 0 else e * s
+        for j in range(z.size):
+            # From exp(-|v|), which never overflows: 1 / (1 + e) or e / (1 + e).
+            v = z[j]
+            e = exp_nonpositive(-abs(v))
+            s = one / (one + e)
+            z[j] = s if v >= 0 else e * s
     elif code == TANH:
-        for n in range(lo, hi):
-            z = row(Z, n)
-            for j in range(m):
-                z[j] = np.tanh(z[j])
+        for j in range(z.size):
+            z[j] = np.tanh(z[j])
     elif code == SOFTMAX:
         for n in range(lo, hi):
             _softmax_row(row(Z, n))
@@ -115,35 +113,29 @@ def _softmax_row(z):
 
 @jit
 def derivative_rows(D, A, lo, hi, code):
-    """Multiply the rows ``lo:hi`` of ``D`` in place by the derivative at outputs ``A``."""
+    """Multiply the rows ``lo:hi`` of ``D`` in place by the derivative at outputs ``A``.
+
+    Both are C-contiguous and of one shape; the rows are looped over as one
+    vector, as in :func:`activate_rows`.
+    """
     one = D.dtype.type(1.0)
     zero = D.dtype.type(0.0)
     m = D.shape[1]
+    d = as_vector(D)[lo * m : hi * m]
+    a = as_vector(A)[lo * m : hi * m]
     if code == RELU:
-        for n in range(lo, hi):
-            d = row(D, n)
-            a = row(A, n)
-            for j in range(m):
-                d[j] = d[j] if a[j] > 0 else zero
+        for j in range(d.size):
+            d[j] = d[j] if a[j] > 0 else zero
     elif code == LEAKY_RELU:
         slope = D.dtype.type(LEAKY_SLOPE)
-        for n in range(lo, hi):
-            d = row(D, n)
-            a = row(A, n)
-            for j in range(m):
-                d[j] = d[j] if a[j] > 0 else slope * d[j]
+        for j in range(d.size):
+            d[j] = d[j] if a[j] > 0 else slope * d[j]
     elif code == SIGMOID:
-        for n in range(lo, hi):
-            d = row(D, n)
-            a = row(A, n)
-            for j in range(m):
-                d[j] = d[j] * (a[j] * (one - a[j]))
+        for j in range(d.size):
+            d[j] = d[j] * (a[j] * (one - a[j]))
     elif code == TANH:
-        for n in range(lo, hi):
-            d = row(D, n)
-            a = row(A, n)
-            for j in range(m):
-                d[j] = d[j] * (one - a[j] * a[j])
+        for j in range(d.size):
+            d[j] = d[j] * (one - a[j] * a[j])
 
 
 @jit

@@ -7,7 +7,13 @@ import pytest
 from conftest import assert_close
 
 from nnjit import reference
-from nnjit.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, activate, derivative_rows
+from nnjit.activations import (
+    ACTIVATIONS,
+    HIDDEN_ACTIVATIONS,
+    activate,
+    activate_rows,
+    derivative_rows,
+)
 
 
 def _inputs(dtype: str) -> np.ndarray:
@@ -72,6 +78,29 @@ def test_derivative_from_output_matches_finite_differences(name):
     d = np.ones_like(a)
     derivative_rows(d, a, 0, 1, ACTIVATIONS[name])
     np.testing.assert_allclose(d[0], numeric, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_a_range_of_rows_alone(name, dtype):
+    # The rows lo:hi are one run of values; the others must not move.
+    Z = _inputs(dtype)
+    whole = Z.copy()
+    activate(whole, ACTIVATIONS[name])
+    part = Z.copy()
+    activate_rows(part, 2, 5, ACTIVATIONS[name])
+    np.testing.assert_array_equal(part[2:5], whole[2:5])
+    np.testing.assert_array_equal(part[:2], Z[:2])
+    np.testing.assert_array_equal(part[5:], Z[5:])
+    if name == "softmax":
+        return
+    G = np.random.default_rng(3).standard_normal(Z.shape).astype(dtype)
+    full = G.copy()
+    derivative_rows(full, whole, 0, len(Z), ACTIVATIONS[name])
+    some = G.copy()
+    derivative_rows(some, whole, 2, 5, ACTIVATIONS[name])
+    np.testing.assert_array_equal(some[2:5], full[2:5])
+    np.testing.assert_array_equal(some[:2], G[:2])
+    np.testing.assert_array_equal(some[5:], G[5:])
 
 
 def test_nan_passes_through():
