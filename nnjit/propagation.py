@@ -272,7 +272,11 @@ def backward(kernels, params, table, X, work, optimizer, step, defer):
                 alpha, beta = np.int64(STEP), np.int64(ONE)
             else:
                 alpha, beta = np.int64(MINUS_LR), np.int64(DECAY)
-        V = layer_params(velocity, table, layer)[0] if momentum else W
+        V = W  # the velocity, stored as the weights are
+        if momentum and transposed:
+            V = first_transposed(velocity, table)
+        elif momentum:
+            V = layer_params(velocity, table, layer)[0]
         if not (stepped or (defer and transposed)):  # defer implies plain SGD
             stepped = dense_outer(
                 kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, transposed
@@ -302,7 +306,8 @@ def step_first_layer(kernels, params, table, X, dZ, work):
     """
     WT = first_transposed(params, table)
     # Not through dense_outer, whose BLAS paths the entry point would inline.
-    transposed_outer(kernels, X, dZ, WT, work.scal, np.int64(MINUS_LR), np.int64(DECAY))
+    lr, decay = np.int64(MINUS_LR), np.int64(DECAY)
+    transposed_outer(kernels, X, dZ, WT, work.scal, lr, decay, WT, WT, False)
 
 
 @inline

@@ -16,7 +16,8 @@ the layer's weights in place in the parameter vector before the compiled
 call and back after it (:func:`transpose_first`), and sets
 ``scal[TRANSPOSED]`` for the compiled code.  With momentum the layer's
 gradient is written transposed too, and the step, which takes each value of
-the weights, velocity and gradient alone, needs no change.  The velocity
+the weights, velocity and gradient alone, needs no change: each block takes
+it for the rows it computed (see :func:`nnjit.dense.transposed_outer`).  The velocity
 stays in the layout the step writes it in: it starts at zero with each
 ``fit``, whose calls all keep the layer transposed or none does, since the
 batch size decides.  Nothing else reads the first layer's weights in

@@ -123,8 +123,13 @@ def test_products_split_over_the_inputs_match_numpy(hidden, kwargs, dtype):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"l2": 0.01, "lr_decay": 0.8}, {"momentum": 0.9, "nesterov": True, "l2": 0.01}],
-    ids=["plain", "L2, decay", "nesterov, L2"],
+    [
+        {},
+        {"l2": 0.01, "lr_decay": 0.8},
+        {"momentum": 0.9},
+        {"momentum": 0.9, "nesterov": True, "l2": 0.01},
+    ],
+    ids=["plain", "L2, decay", "momentum", "nesterov, L2"],
 )
 @pytest.mark.parametrize(
     ("hidden", "output", "loss", "sizes", "batch_size", "n"),
