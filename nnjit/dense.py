@@ -61,7 +61,7 @@ from nnjit.kernel_calls import (
     TRANSPOSED_ROWS,
     call,
 )
-from nnjit.sgd import SGDConfig, sgd_step
+from nnjit.sgd import SGDConfig
 
 # A product goes to BLAS from this many samples and this many weights on.
 BLAS_MIN_ROWS = 4
@@ -801,7 +801,8 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, transposed
         matrices = (A, dZ, C, W, V)
         flag = np.int64(1) if momentum else np.int64(0)
         task = np.int64(OUTER)
-        args = (task, matrices, scal, flag, scal, (alpha, beta), blocks, _no_rows(kernels))
+        # The table in the place of the rows: the blocks call the momentum step through it.
+        args = (task, matrices, scal, flag, scal, (alpha, beta), blocks, kernels)
         call(kernels, PARALLEL_BLOCKS, args)
         return momentum
     call(kernels, OUTER_ROWS, (A, dZ, C, scal, alpha, beta, np.int64(0), k))
@@ -837,7 +838,12 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks, rows):
     take the momentum step of :func:`dense_outer`.  A forward ``task`` with
     ``GATHER_ROWS`` first copies rows ``rows`` of ``source`` into its rows of
     ``A``, and with ``CHECK_ROWS`` writes whether they are finite to
-    ``scal[FINITE + block]``; see :func:`dense_forward`.
+    ``scal[FINITE + block]``; see :func:`dense_forward`.  For the outer
+    product ``rows`` is the table of kernels (see :mod:`nnjit.kernel_calls`),
+    through which the momentum step is called: linked in, ``sgd_step`` would
+    compile with this loop, and a cold compile's second process, which
+    compiles this loop, would have to wait for the first to cache it (see
+    :mod:`nnjit.kernel_compile`).
     """
     M1, M2, M3, M4, M5 = matrices
     product = task & PRODUCT
@@ -855,11 +861,11 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks, rows):
             _input_grad_blas(M1, M2, M4, M3, code, scal, slots[0], lo, hi)
         else:
             _outer_blas(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
-            if code:
+            if code:  # the block's rows are one run of values of W, C and V
+                m = M4.shape[1]
                 cfg = _block_config(scal)
-                zero = np.int64(0)
-                for i in range(lo, hi):
-                    sgd_step(row(M4, i), row(M3, i), row(M5, i), cfg, cfg.l2, zero, M4.shape[1])
+                args = (as_vector(M4), as_vector(M3), as_vector(M5), cfg, cfg.l2, lo * m, hi * m)
+                call(rows, SGD_STEP, args)
 
 
 @jit_parallel

@@ -12,7 +12,10 @@ against 16.1-18.4 s in a busier hour).
 
 The helper runs only when the first kernel this process needs, ``sgd_step``,
 is missing from the cache, with two cores or more, a cache directory, a
-Python interpreter to run, and ``NNJIT_COMPILE_HELPER`` not ``0``.  It takes
+Python interpreter to run, and ``NNJIT_COMPILE_HELPER`` not ``0``.  If the
+cache holds no entry of ``sgd_step`` at all (no index file), the helper
+starts before this process compiles anything; otherwise (another dtype's
+kernels are there) once compiling ``sgd_step`` showed it missing.  It takes
 no lock of its own: it shares its parent's (see :mod:`nnjit.kernel_cache`),
 which holds it until it has loaded what the helper compiled, and which stays
 held while the helper lives if the parent is killed; the two compile disjoint
@@ -97,8 +100,8 @@ KERNELS = (
 # other call leaves their slots at 0 and never reads them.
 OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS, PARALLEL_TRANSPOSED)
 # What the helper compiles: the kernels of nnjit.dense with BLAS products,
-# which share them and nothing else with the rest, except sgd_step, which
-# _parallel_blocks calls and this process compiles first.  _parallel_inputs,
+# which share them and nothing else with the rest (_parallel_blocks calls
+# sgd_step through the table).  _parallel_inputs,
 # about 2 s, compiles only where a product may be split over its inputs (see
 # kernel_table), and then in the helper.  This process compiles the rest,
 # among them the passes, the split's two small kernels and the entry point.
@@ -164,6 +167,15 @@ def _compiled(which: int, dtype: np.dtype) -> bool:
     misses = sum(dispatcher.stats.cache_misses.values())
     _result(which, dtype)
     return sum(dispatcher.stats.cache_misses.values()) > misses
+
+
+def _never_cached(which: int) -> bool:
+    """Whether numba's cache has no index file for kernel ``which``: no dtype of it is cached."""
+    try:
+        index = KERNELS[which]._cache._cache_file._index_path
+    except AttributeError:  # numba's internals changed: tell by compiling it
+        return False
+    return not os.path.exists(index)
 
 
 def _address(which: int, dtype: np.dtype) -> int:
@@ -275,7 +287,10 @@ def compile_kernels(
     process = None
     helped = _helper_kernels(needed)
     with collector_relaxed():
-        if _compiled(FIRST, dtype) and helper and helper_allowed():
+        allowed = helper and helper_allowed()
+        if allowed and _never_cached(FIRST):
+            process = _start_helper(dtype, helped)
+        if _compiled(FIRST, dtype) and allowed and process is None:
             process = _start_helper(dtype, helped)
         try:
             for which in range(len(KERNELS)):

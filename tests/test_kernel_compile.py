@@ -181,6 +181,45 @@ def test_the_garbage_collector_runs_less_often_while_kernels_compile(monkeypatch
     assert gc.get_threshold() == before
 
 
+def test_an_empty_cache_starts_the_helper_before_anything_compiles(monkeypatch, dtype):
+    """With no entry of the first kernel at all, the helper starts first, once."""
+    dtype = np.dtype(dtype)
+    events = []
+
+    def start_helper(dt, kernels):
+        events.append("helper")
+        return _Helper(0)
+
+    def compiled(which, dt):
+        events.append(which)
+        return which == FIRST
+
+    monkeypatch.setattr(kernel_compile, "_never_cached", lambda which: which == FIRST)
+    monkeypatch.setattr(kernel_compile, "_compiled", compiled)
+    monkeypatch.setattr(kernel_compile, "helper_allowed", lambda: True)
+    monkeypatch.setattr(kernel_compile, "_start_helper", start_helper)
+    monkeypatch.setattr(kernel_compile, "HELPED", {})
+    compile_kernels(dtype, lambda: events.append("entry point"))
+    assert events[:2] == ["helper", FIRST]
+    assert events.count("helper") == 1
+    assert events[-1] == "entry point"
+
+
+def test_an_empty_cache_is_told_without_compiling(tmp_path):
+    """No index file of the first kernel until it is compiled into the cache."""
+    loaded = run_python(
+        "import numpy as np\n"
+        "from nnjit.kernel_compile import FIRST, _compiled, _never_cached\n"
+        "print(_never_cached(FIRST))\n"
+        "_compiled(FIRST, np.dtype('float32'))\n"
+        "print(_never_cached(FIRST))\n",
+        env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
+        check=True,
+        timeout=300,
+    )
+    assert loaded.stdout == "True\nFalse\n"
+
+
 def test_no_helper_without_a_first_kernel_to_compile(monkeypatch, dtype):
     """A warm cache starts no process."""
     monkeypatch.setattr(kernel_compile, "_start_helper", lambda dt, kernels: pytest.fail("started"))
