@@ -91,17 +91,17 @@ class NumbaBackend:
         weights = (n_in * n_out for n_in, n_out in itertools.pairwise(self.layout.sizes))
         return [w for w in weights if w >= BLAS_MIN_WEIGHTS]
 
-    def _transposed_blocks(self, rows: int, training: bool) -> int:
+    def _transposed_blocks(self, rows: int, training: bool, plain: bool = False) -> int:
         """0 unless training with batches of ``rows`` keeps the first layer transposed.
 
         Then the parallel blocks its products take, 1 or more (see
         :mod:`nnjit.transposed`); the compiled code reads it from
-        ``scal[TRANSPOSED]``.
+        ``scal[TRANSPOSED]``.  ``plain``: training with plain SGD.
         """
         sizes = self.layout.sizes
         if not (training and transposes_first(sizes, rows)):
             return 0
-        return transposed_blocks(sizes, rows, blocks_here(), self.dtype)
+        return transposed_blocks(sizes, rows, blocks_here(), self.dtype, plain)
 
     def _split_sizes(self, rows: int, training: bool) -> tuple[int, ...]:
         """The layer sizes whose products batches of ``rows`` may split over their inputs.
@@ -113,7 +113,7 @@ class NumbaBackend:
         return sizes[1:] if self._transposed_blocks(rows, training) else sizes
 
     def _blas_pinned(
-        self, rows: int, stop_waiting: bool = False, training: bool = False
+        self, rows: int, stop_waiting: bool = False, training: bool = False, plain: bool = False
     ) -> contextlib.AbstractContextManager:
         """BLAS held to one thread, if a product of a batch of ``rows`` goes to BLAS.
 
@@ -126,14 +126,14 @@ class NumbaBackend:
         fewer threads while other programs keep the cores busy (see
         :mod:`nnjit.contention`), and so does training whose first layer,
         kept transposed, is split into blocks (:meth:`_transposed_blocks`).
-        ``training``: the calls train.
+        ``training``: the calls train, with ``plain`` SGD if so.
         """
         weights = self._blas_weights(rows)
         if not weights:
             return contextlib.nullcontext()
         blocks = blocks_here()
         splits = split_buffer_size(self._split_sizes(rows, training), rows, blocks) > 0
-        split_first = self._transposed_blocks(rows, training) > 1
+        split_first = self._transposed_blocks(rows, training, plain) > 1
         if blocks == 1 or (rows * max(weights) < PARALLEL_MIN_WORK and not (splits or split_first)):
             return single_threaded(stop_waiting=stop_waiting)
         return _pinned_beside_other_work(stop_waiting)
@@ -187,14 +187,14 @@ class NumbaBackend:
             _, stats = self._run(params, state, data, self._config(l2), (0, 1), N, task)
         return float(stats[0, 0] / N + stats[0, 3]), grad
 
-    def session(self, batch_size: int) -> contextlib.AbstractContextManager:
+    def session(self, batch_size: int, plain: bool = False) -> contextlib.AbstractContextManager:
         """Context for a fit: BLAS pinned to one thread and its idle workers stopped.
 
         Only if a product of a mini-batch of ``batch_size`` rows goes to BLAS:
         pinning and stopping take 0.3-0.5 ms, a tenth of W1's whole fit.  See
-        :meth:`_blas_pinned`.
+        :meth:`_blas_pinned`.  ``plain``: the fit uses plain SGD.
         """
-        return self._blas_pinned(batch_size, stop_waiting=True, training=True)
+        return self._blas_pinned(batch_size, stop_waiting=True, training=True, plain=plain)
 
     def start_fit(self, params: np.ndarray, batch_size: int) -> dict:
         return {
@@ -316,7 +316,7 @@ class NumbaBackend:
         """
         batches = (batch_size, n_samples % batch_size)
         rows = work.inputs.shape[0]
-        blocks = self._transposed_blocks(rows, task == epoch.TRAIN)
+        blocks = self._transposed_blocks(rows, task == epoch.TRAIN, cfg.momentum == 0)
         layers = self._split_sizes(rows, task == epoch.TRAIN)
         splits = work.partial.size > 0 and splits_any(layers, batches, blocks_here())
         work.scal[SPLITS] = splits

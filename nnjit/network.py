@@ -365,7 +365,7 @@ class Network:
         state = self._backend.start_fit(self._params, batch_size)
         history = History()
         epoch = 0
-        with self._backend.session(batch_size):
+        with self._backend.session(batch_size, plain=momentum == 0):
             while epoch < epochs:
                 count = min(per_call, epochs - epoch)
                 # A constant rate needs no Python loop (W1 runs a thousand

@@ -155,7 +155,7 @@ class NumpyBackend:
         )
         return data + weight_penalty(self.layout, params, l2), grad
 
-    def session(self, batch_size: int) -> contextlib.AbstractContextManager:
+    def session(self, batch_size: int, plain: bool = False) -> contextlib.AbstractContextManager:
         """Context for a fit: overflow is reported as a DivergenceError, not as warnings."""
         return np.errstate(over="ignore", invalid="ignore")
 

@@ -83,23 +83,29 @@ def transposes_first(sizes: tuple[int, ...], rows: int) -> bool:
     )
 
 
-def transposed_blocks(sizes: tuple[int, ...], rows: int, blocks: int, dtype: np.dtype) -> int:
+def transposed_blocks(
+    sizes: tuple[int, ...], rows: int, blocks: int, dtype: np.dtype, plain: bool = False
+) -> int:
     """The parallel blocks of a first layer kept transposed, with batches of ``rows`` samples.
 
     Up to ``blocks`` (the process's cores, ``nnjit.dense.blocks_here``), each
     of at least one pass of three outputs, from ``TRANSPOSED_PARALLEL_MIN_WORK``
-    multiply-adds per product in float64 (twice as many in float32); else 1.
-    For W3 (784 x 30, batches of 10) in float64 the forward product and the
-    step took 14.2 µs on two cores against 20.4 µs on one (medians of seven
-    runs of 5,000 steps), and a W3 epoch 0.120 s against 0.136 s (medians of
-    six processes, alternated).  In float32 they took 10.4 against 12.0 µs,
-    but split, the epoch took 0.098 s against 0.083 s (medians of five), and
-    varied twice as much: two threads wait for each other twice a step, and
-    on a shared machine the other core is not always free.  The compiled code reads the count
-    from ``scal[TRANSPOSED]``.
+    multiply-adds per parallel loop in float64 (twice as many in float32);
+    else 1.  Training with ``plain`` SGD (no momentum), a loop takes a batch's
+    step and the next batch's product (see :func:`parallel_transposed`):
+    twice a product's work.  For W3 (784 x 30, batches of 10) in float64 the
+    forward product and the step took 14.2 µs on two cores against 20.4 µs
+    on one (medians of seven runs of 5,000 steps), and a W3 epoch 0.120 s
+    against 0.136 s (medians of six processes, alternated).  In float32,
+    with plain SGD, six runs of 30-40 fits alternated in one process gave
+    median ratios of 0.88-1.03, about 0.92 in the middle, two blocks against
+    one; with ``momentum=0.9``, a loop for the product and one for the step,
+    1.10 (in float64 0.73).  The compiled code reads the count from
+    ``scal[TRANSPOSED]``.
     """
     n_in, n_out = sizes[0], sizes[1]
-    work = rows * n_in * n_out * np.dtype(dtype).itemsize // 8
+    loop = rows * n_in * n_out * (2 if plain else 1)
+    work = loop * np.dtype(dtype).itemsize // 8
     if work < TRANSPOSED_PARALLEL_MIN_WORK:
         return 1
     return max(1, min(blocks, (n_out + 2) // 3))

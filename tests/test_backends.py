@@ -111,6 +111,22 @@ def test_a_first_layer_kept_transposed_splits_where_it_pays(sizes, rows, dtype, 
 
 
 @pytest.mark.parametrize(
+    ("rows", "dtype", "plain", "blocks"),
+    [
+        (10, "float32", True, 2),  # W3: a batch's step and the next one's product
+        (10, "float32", False, 1),  # with momentum, a loop each
+        (10, "float64", False, 2),
+        (5, "float64", True, 2),
+        (5, "float64", False, 1),
+        (5, "float32", True, 1),
+    ],
+)
+def test_plain_sgd_splits_the_loop_of_a_step_and_a_product(rows, dtype, plain, blocks):
+    """With plain SGD a parallel loop does twice a product's work (nnjit.transposed)."""
+    assert transposed_blocks((784, 30, 10), rows, 2, np.dtype(dtype), plain) == blocks
+
+
+@pytest.mark.parametrize(
     ("sizes", "batch_size", "momentum", "task", "transposed"),
     [
         ((784, 30, 10), 10, 0.0, "train", True),
@@ -143,7 +159,8 @@ def test_training_keeps_the_first_layer_transposed_where_it_pays(
     needed = backend._set_options(work, 1000, batch_size, code, cfg)
     assert (work.scal[TRANSPOSED] > 0) == transposed
     if transposed:  # the number of blocks it takes
-        assert work.scal[TRANSPOSED] == transposed_blocks(sizes, batch_size, blocks_here(), dtype)
+        expected = transposed_blocks(sizes, batch_size, blocks_here(), dtype, momentum == 0)
+        assert work.scal[TRANSPOSED] == expected
     assert (TRANSPOSED_ROWS in needed) == transposed
     split_first = splits_any(sizes[:2], (batch_size,), blocks_here())
     assert work.scal[SPLITS] == (split_first and not transposed)

@@ -163,9 +163,10 @@ class TransposedFirstLayer:
         self.scal = dense.make_scalars(np.dtype(dtype))
         self.scal[dense.MINUS_LR] = -0.01
         self.scal[dense.DECAY] = 1
-        # In as many parallel blocks as fit takes (see nnjit.transposed).
+        # In as many parallel blocks as fit takes with plain SGD (see nnjit.transposed).
         rows, n_in, n_out, _ = LAYERS[layer]
-        blocks = transposed_blocks((n_in, n_out), rows, dense.blocks_here(), np.dtype(dtype))
+        cores = dense.blocks_here()
+        blocks = transposed_blocks((n_in, n_out), rows, cores, np.dtype(dtype), plain=True)
         self.scal[dense.TRANSPOSED] = blocks
         self.slots = np.int64(dense.MINUS_LR), np.int64(dense.DECAY)
         self.no_rows = np.empty(0, dtype=np.int64)
