@@ -97,10 +97,10 @@ def transposed_blocks(
     forward product and the step took 14.2 µs on two cores against 20.4 µs
     on one (medians of seven runs of 5,000 steps), and a W3 epoch 0.120 s
     against 0.136 s (medians of six processes, alternated).  In float32,
-    with plain SGD, six runs of 30-40 fits alternated in one process gave
-    median ratios of 0.88-1.03, about 0.92 in the middle, two blocks against
-    one; with ``momentum=0.9``, a loop for the product and one for the step,
-    1.10 (in float64 0.73).  The compiled code reads the count from
+    with plain SGD, seven runs of 30-40 fits alternated in one process gave
+    median ratios of 0.88-1.03, 0.93 in the middle, two blocks against one;
+    with ``momentum=0.9``, a loop for the product and one for the step,
+    1.06-1.10 (in float64 0.73).  The compiled code reads the count from
     ``scal[TRANSPOSED]``.
     """
     n_in, n_out = sizes[0], sizes[1]
