@@ -98,7 +98,7 @@ def test_inference_in_chunks_matches_numpy():
         ((784, 30, 10), 10, "float64", 2, 2),  # W3
         ((784, 30, 10), 10, "float64", 1, 1),
         ((784, 30, 10), 10, "float64", 8, 8),
-        ((784, 30, 10), 10, "float32", 2, 1),  # twice as fast: not worth two threads
+        ((784, 30, 10), 10, "float32", 2, 1),  # a loop of one product, twice as fast
         ((784, 30, 10), 4, "float64", 2, 1),  # too little work
         ((784, 100, 10), 10, "float32", 2, 2),
         ((784, 6, 10), 31, "float64", 8, 2),  # a pass of three outputs each
