@@ -170,10 +170,7 @@ def transposed_range(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step
         call(kernels, TRANSPOSED_ROWS, args)
     call(kernels, TRANSPOSED_ROWS, (task & PRODUCT, A, WT, b, D, code, scal, alpha, beta, lo, hi))
     if task & PRODUCT == OUTER and code != 0:
-        k = WT.shape[1]
-        cfg = _block_config(scal)
-        args = (as_vector(A_step), as_vector(WT), as_vector(D_step), cfg, cfg.l2, lo * k, hi * k)
-        call(kernels, SGD_STEP, args)
+        _momentum_rows(kernels, A_step, WT, D_step, scal, lo, hi)
 
 
 @inline
@@ -816,6 +813,21 @@ def _block_config(scal):
 
 
 @inline
+def _momentum_rows(kernels, W, G, V, scal, lo, hi):
+    """The momentum step of the rows ``lo:hi`` of ``W``, with gradient ``G`` and velocity ``V``.
+
+    The three are C-contiguous and of one shape, so those rows are one run
+    of values of each.  The step's settings are those of
+    :func:`_block_config`; ``sgd_step`` is called through the table
+    ``kernels``.
+    """
+    m = W.shape[1]
+    cfg = _block_config(scal)
+    args = (as_vector(W), as_vector(G), as_vector(V), cfg, cfg.l2, lo * m, hi * m)
+    call(kernels, SGD_STEP, args)
+
+
+@inline
 def _no_rows(kernels):
     """No rows to gather, for the products that gather none: an empty int64 array.
 
@@ -861,11 +873,8 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks, rows):
             _input_grad_blas(M1, M2, M4, M3, code, scal, slots[0], lo, hi)
         else:
             _outer_blas(M1, M2, M3, scal, slots[0], slots[1], lo, hi)
-            if code:  # the block's rows are one run of values of W, C and V
-                m = M4.shape[1]
-                cfg = _block_config(scal)
-                args = (as_vector(M4), as_vector(M3), as_vector(M5), cfg, cfg.l2, lo * m, hi * m)
-                call(rows, SGD_STEP, args)
+            if code:
+                _momentum_rows(rows, M4, M3, M5, scal, lo, hi)
 
 
 @jit_parallel
