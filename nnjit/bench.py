@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "nnjit_version": _version(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python -m nnjit bench " + " ".join(sys.argv[1:] if argv is None else argv),
         "quick": quick,
         "repeat": args.repeat,

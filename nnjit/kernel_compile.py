@@ -242,7 +242,10 @@ def _start_helper(dtype: np.dtype, kernels: tuple[int, ...]) -> subprocess.Popen
     command = [_python(), "-m", __name__, dtype.name, *(NAMES[w] for w in kernels)]
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = [package_parent, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
+    # PYTHONSAFEPATH: ``-m`` would put the working directory first on the
+    # helper's path, and a copy of nnjit there would compile instead of this
+    # one, into entries this process never reads.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p), "PYTHONSAFEPATH": "1"}
     try:
         return subprocess.Popen(
             command,

@@ -264,6 +264,20 @@ def test_the_helper_runs_this_copy_of_nnjit(monkeypatch, tmp_path):
     assert started["command"][1:] == ["-m", "nnjit.kernel_compile", "float32", *names]
 
 
+def test_a_copy_of_nnjit_in_the_working_directory_is_not_the_helpers(monkeypatch, tmp_path):
+    """``python -m`` puts the working directory first on the path; the helper must not use it."""
+    decoy = tmp_path / "nnjit"
+    decoy.mkdir()
+    marker = tmp_path / "decoy-imported"
+    (decoy / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (decoy / "kernel_compile.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    helper = kernel_compile._start_helper(np.dtype("float64"), ())  # no kernels: it only imports
+    assert helper is not None
+    assert helper.wait(timeout=120) == 0
+    assert not marker.exists()
+
+
 def test_a_stuck_helper_is_killed_and_its_kernels_compile_here(monkeypatch, dtype):
     dtype = np.dtype(dtype)
     helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
