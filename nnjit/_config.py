@@ -25,12 +25,22 @@ the options live in one place.
   The entry point calls the kernels through their addresses rather than
   linking them (see :mod:`nnjit.kernel_calls`).
 * :data:`jit_native` is for kernels that only compiled code calls, through
-  the table: the forward and backward passes.  They get no wrapper to be
-  called from Python (``no_cpython_wrapper``, ``no_cfunc_wrapper``), whose
-  unboxing of their many arguments took about 0.3 s of each one's compile,
-  and no reference counting (``_nrt=False``): they allocate nothing, and
-  every array they get is a borrowed view (see :mod:`nnjit._views`), whose
-  increments and decrements were calls that did nothing.
+  the table: the forward and backward passes, and the loops and BLAS calls
+  of :mod:`nnjit.dense` and :mod:`nnjit.transposed`.  They get no wrapper to
+  be called from Python (``no_cpython_wrapper``, ``no_cfunc_wrapper``),
+  whose unboxing of their many arguments took about 0.3 s of each pass's
+  compile, and no reference counting (``_nrt=False``): they allocate
+  nothing, and every array they get is a borrowed view (see
+  :mod:`nnjit._views`), whose increments and decrements were calls that did
+  nothing.  :data:`jit_parallel_native` is the same for the parallel loops,
+  which keep reference counting.  Every other kernel, which tests and
+  Python code call, keeps its Python wrapper but has no C wrapper, which
+  nothing calls.  Without those wrappers, numba's Python functions called
+  during a cold compile of W4 on one process (the profile of one compile
+  each) went from 66.8 to 65.8 million, and the time spent making wrappers
+  from 2.5 to 1.2 s of 42 s under the profiler; eight cold first fits
+  alternated with the commit before gave ratios of 0.84-1.07, too noisy
+  to show it.
 * Integer constants passed to a compiled function are written ``np.int64(0)``,
   not ``0``: numba compiles a separate version for a literal argument.
 * ``error_model="numpy"``: a division by zero gives inf or NaN, as in NumPy,
@@ -62,10 +72,13 @@ FASTMATH = set({"nsz", "arcp", "contract", "reassoc"})
 
 OPTIONS = {"fastmath": FASTMATH, "error_model": "numpy", "nogil": True}
 
-jit = njit(cache=True, **OPTIONS)
+NATIVE = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+jit = njit(cache=True, no_cfunc_wrapper=True, **OPTIONS)
 inline = njit(inline="always", **OPTIONS)
-jit_parallel = njit(cache=True, parallel=True, **OPTIONS)
-jit_native = njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True, **OPTIONS)
+jit_parallel = njit(cache=True, parallel=True, no_cfunc_wrapper=True, **OPTIONS)
+jit_native = njit(cache=True, _nrt=False, **NATIVE, **OPTIONS)
+jit_parallel_native = njit(cache=True, parallel=True, **NATIVE, **OPTIONS)
 
 numba.get_num_threads()  # starts the thread pool; see the note above
 POOL_PID = os.getpid()

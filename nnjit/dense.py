@@ -37,7 +37,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from nnjit._config import POOL_PID, inline, jit, jit_parallel
+from nnjit._config import POOL_PID, inline, jit, jit_native, jit_parallel_native
 from nnjit._views import as_vector, copy_vector, row, view2d
 from nnjit.activations import (
     LEAKY_RELU,
@@ -227,7 +227,7 @@ def block_bounds(rows, blocks, index):
 # -- forward -------------------------------------------------------------------
 
 
-@jit
+@jit_native
 def _forward_rows(A, W, b, Z, code, scal, alpha, lo, hi):
     """Rows ``lo:hi`` of ``Z = f(A @ (scal[alpha] W) + b)`` for a piecewise-linear ``f``.
 
@@ -246,7 +246,7 @@ def _forward_rows(A, W, b, Z, code, scal, alpha, lo, hi):
         _forward_narrow(A, W, b, Z, slope, lo, hi)
 
 
-@jit
+@jit_native
 def _forward_blas(A, W, b, Z, code, scal, alpha, lo, hi):
     """Rows ``lo:hi`` of ``Z = f(A @ (scal[alpha] W) + b)`` by BLAS; ``f`` piecewise-linear."""
     k, m = W.shape
@@ -481,7 +481,7 @@ def _forward_inputs(A, W, source, P, rows, task, scal, alpha, index, lo, hi):
     )  # fmt: skip
 
 
-@jit
+@jit_native
 def _sum_blocks(P, b, Z, blocks, code):
     """``Z = f(b + P[0] + P[1] + ...)``, the blocks' ``Z.shape[0]`` rows each, in order.
 
@@ -507,7 +507,7 @@ def _sum_blocks(P, b, Z, blocks, code):
 # -- input gradient ------------------------------------------------------------
 
 
-@jit
+@jit_native
 def _input_grad_rows(dZ, W, A, dA, code, scal, alpha, step, lo, hi):
     """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)`` for a piecewise-linear ``f``.
 
@@ -529,7 +529,7 @@ def _input_grad_rows(dZ, W, A, dA, code, scal, alpha, step, lo, hi):
         _input_grad_narrow(dZ, W, A, dA, slope, lo, hi)
 
 
-@jit
+@jit_native
 def _input_grad_blas(dZ, W, A, dA, code, scal, alpha, lo, hi):
     """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)`` by BLAS; ``f`` piecewise."""
     k, m = W.shape
@@ -685,7 +685,7 @@ def dense_input_grad(kernels, dZ, W, A, dA, code, scal, alpha, step):
 # -- weight gradient -----------------------------------------------------------
 
 
-@jit
+@jit_native
 def _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi):
     """Rows ``lo:hi`` of ``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``."""
     B, k = A.shape
@@ -708,7 +708,7 @@ def _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi):
         _outer_narrow(A, dZ, C, scal[alpha], lo, hi)
 
 
-@jit
+@jit_native
 def _outer_blas(A, dZ, C, scal, alpha, beta, lo, hi):
     """Rows ``lo:hi`` of ``C <- scal[alpha] * A.T @ dZ + scal[beta] * C`` by BLAS."""
     B, k = A.shape
@@ -838,7 +838,7 @@ def _no_rows(kernels):
     return kernels[:0]
 
 
-@jit_parallel
+@jit_parallel_native
 def _parallel_blocks(task, matrices, b, code, scal, slots, blocks, rows):
     """Run the row blocks of one product in parallel; one compiled loop serves all three.
 
@@ -877,7 +877,7 @@ def _parallel_blocks(task, matrices, b, code, scal, slots, blocks, rows):
                 _momentum_rows(rows, M4, M3, M5, scal, lo, hi)
 
 
-@jit_parallel
+@jit_parallel_native
 def _parallel_inputs(task, matrices, b, code, scal, alpha, blocks, rows):
     """Run the blocks of a product split over the layer's inputs in parallel.
 

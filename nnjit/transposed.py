@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from nnjit._config import jit, jit_parallel
+from nnjit._config import jit_native, jit_parallel_native
 from nnjit._views import row
 from nnjit.activations import negative_slope
 from nnjit.dense import (
@@ -119,7 +119,7 @@ def transpose_first(params: np.ndarray, layout: Layout, back: bool = False) -> N
     weights[:] = weights.reshape((n_out, n_in) if back else (n_in, n_out)).T.ravel()
 
 
-@jit_parallel
+@jit_parallel_native
 def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step):
     """:func:`transposed_rows` over all the rows of ``WT``, in ``scal[TRANSPOSED]`` parallel blocks.
 
@@ -150,7 +150,7 @@ def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_s
         )
 
 
-@jit
+@jit_native
 def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta, lo, hi):
     """Outputs ``lo:hi`` of a product of a layer whose weights are stored transposed.
 
