@@ -3,10 +3,10 @@
 The entry point calls the kernels through a table of their addresses (see
 :mod:`nnjit.kernel_calls`), so it compiles without them and they compile
 without it.  :func:`compile_kernels` uses that on a cold cache: a second
-Python process compiles the four kernels of :mod:`nnjit.dense` into numba's
+Python process compiles the kernels of :mod:`nnjit.dense` into numba's
 cache while this one compiles the others, among them the forward and
 backward passes, and the entry point, then this one loads the helper's
-kernels from the cache.  On two cores a cold compile of
+kernels from the cache (see :data:`HELPER_KERNELS`).  On two cores a cold compile of
 float64 took 7.3-7.9 s this way, against 13.4-14.2 s in one process (9.5
 against 16.1-18.4 s in a busier hour).
 
@@ -69,6 +69,8 @@ from nnjit.kernel_calls import (
     PARALLEL_INPUTS,
     PARALLEL_TRANSPOSED,
     SGD_STEP,
+    SPLIT_BLOCKS,
+    SUM_BLOCKS,
     TRANSPOSED_ROWS,
 )
 from nnjit.losses import output_delta
@@ -99,18 +101,26 @@ KERNELS = (
 # kept transposed and its split over the cores (see nnjit.transposed).  Every
 # other call leaves their slots at 0 and never reads them.
 OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS, PARALLEL_TRANSPOSED)
-# What the helper compiles: the kernels of nnjit.dense with BLAS products,
-# which share them and nothing else with the rest (_parallel_blocks calls
-# sgd_step through the table).  _parallel_inputs,
-# about 2 s, compiles only where a product may be split over its inputs (see
-# kernel_table), and then in the helper.  This process compiles the rest,
-# among them the passes, the split's two small kernels and the entry point.
-# With the split's small kernels in the helper, a cold first fit of W4 in
-# float64 ended with the helper, 0.6-1.7 s after this process, in five of six
-# timings, and took 7.79-7.97 s against 7.28-7.42 s with them here, where the
-# two processes ended within 0.3 s of each other (three alternated pairs; in
-# float32 7.67-8.62 s against 7.33-7.83 s).
-HELPER_KERNELS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS, PARALLEL_BLOCKS)
+# What the helper compiles: the kernels of nnjit.dense, which share nothing
+# but themselves with the rest (_parallel_blocks calls sgd_step through the
+# table).  _parallel_inputs, about 2 s, compiles only where a product may be
+# split over its inputs (see kernel_table), and then in the helper.  This
+# process compiles the rest, among them the passes, the loss and the entry
+# point.  Which process ends last has moved as kernels changed: the split's
+# two small kernels were here while the helper ended later.  Once this
+# process ended 1-2.6 s after the helper (six cold first fits of W4), they
+# moved to the helper: 16 cold first fits alternated with the commit before
+# (W4, float64 and float32) took a median 9.85 s against 10.08 s (8.17-10.63
+# against 8.46-12.31 s, median ratio 0.93).  The loss, moved there as well,
+# made the helper end 1-2 s after this process.
+HELPER_KERNELS = (
+    FORWARD_ROWS,
+    INPUT_GRAD_ROWS,
+    OUTER_ROWS,
+    PARALLEL_BLOCKS,
+    SPLIT_BLOCKS,
+    SUM_BLOCKS,
+)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"
 # Seconds to wait for the helper, which took 6-8: one stuck on something else
