@@ -103,16 +103,22 @@ KERNELS = (
 OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS, PARALLEL_TRANSPOSED)
 # What the helper compiles: the kernels of nnjit.dense, which share nothing
 # but themselves with the rest (_parallel_blocks calls sgd_step through the
-# table).  _parallel_inputs, about 2 s, compiles only where a product may be
-# split over its inputs (see kernel_table), and then in the helper.  This
-# process compiles the rest, among them the passes, the loss and the entry
-# point.  Which process ends last has moved as kernels changed: the split's
-# two small kernels were here while the helper ended later.  Once this
-# process ended 1-2.6 s after the helper (six cold first fits of W4), they
-# moved to the helper: 16 cold first fits alternated with the commit before
-# (W4, float64 and float32) took a median 9.85 s against 10.08 s (8.17-10.63
-# against 8.46-12.31 s, median ratio 0.93).  The loss, moved there as well,
-# made the helper end 1-2 s after this process.
+# table).  Of the optional kernels it takes one (see _helper_kernels):
+# _parallel_inputs, about 2 s, where a product may be split over its inputs
+# (see kernel_table), or else transposed_rows, about 1 s, where the first
+# layer is kept transposed.  W3's cold first fit, which needs the latter, had
+# this process end 2-4 s after the helper; with it in the helper, 12
+# alternated fits (both dtypes) took a median 11.0 s against 12.2 s (median
+# pair ratio 0.90).  With both optional kernels there, `python -m nnjit
+# compile` took 12.3-12.6 s against 11.2-12.6 s.  This process compiles the
+# rest, among them the passes, the loss and the entry point.  Which process
+# ends last has moved as kernels changed: the split's two small kernels were
+# here while the helper ended later.  Once this process ended 1-2.6 s after
+# the helper (six cold first fits of W4), they moved to the helper: 16 cold
+# first fits alternated with the commit before (W4, float64 and float32) took
+# a median 9.85 s against 10.08 s (8.17-10.63 against 8.46-12.31 s, median
+# ratio 0.93).  The loss, moved there as well, made the helper end 1-2 s after
+# this process.
 HELPER_KERNELS = (
     FORWARD_ROWS,
     INPUT_GRAD_ROWS,
@@ -223,9 +229,16 @@ def kernel_table(dtype: np.dtype, needed: tuple[int, ...] = OPTIONAL) -> np.ndar
 
 
 def _helper_kernels(needed: tuple[int, ...]) -> tuple[int, ...]:
-    """What a helper compiles; see :data:`HELPER_KERNELS`."""
-    splits = PARALLEL_INPUTS in needed
-    return HELPER_KERNELS + ((PARALLEL_INPUTS,) if splits else ())
+    """What a helper compiles: :data:`HELPER_KERNELS` and one of the optional kernels.
+
+    The split's kernel, about 2 s, if ``needed``; else the transposed
+    layer's, about 1 s, if ``needed``.  This process compiles the other
+    optional kernels it needs (see :data:`HELPER_KERNELS`).
+    """
+    for which in (PARALLEL_INPUTS, TRANSPOSED_ROWS):
+        if which in needed:
+            return (*HELPER_KERNELS, which)
+    return HELPER_KERNELS
 
 
 def _python() -> str:

@@ -132,7 +132,7 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
     ],
 )
 def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, needed):
-    """Optional kernels compile only if needed; the split's, if needed, in the helper."""
+    """Optional kernels compile if needed; the helper takes the split's, else the transposed one."""
     dtype = np.dtype(dtype)
     started, compiled = [], []
     monkeypatch.setattr(
@@ -144,11 +144,14 @@ def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, need
     )
     monkeypatch.setattr(kernel_compile, "HELPED", {})
     compile_kernels(dtype, lambda: None, needed=needed)
-    split = (PARALLEL_INPUTS,) if PARALLEL_INPUTS in needed else ()
-    assert started == [(*kernel_compile.HELPER_KERNELS, *split)]
+    if PARALLEL_INPUTS in needed:
+        optional, here = (PARALLEL_INPUTS,), {TRANSPOSED_ROWS} & set(needed)
+    else:
+        optional, here = (TRANSPOSED_ROWS,) if TRANSPOSED_ROWS in needed else (), set()
+    assert started == [(*kernel_compile.HELPER_KERNELS, *optional)]
     assert {SPLIT_BLOCKS, SUM_BLOCKS} <= set(started[0])
-    here = {FORWARD, BACKWARD, OUTPUT_DELTA}
-    here |= {TRANSPOSED_ROWS} if TRANSPOSED_ROWS in needed else set()
+    here |= {FORWARD, BACKWARD, OUTPUT_DELTA}
+    here |= {PARALLEL_TRANSPOSED} & set(needed)
     assert here <= set(compiled)
     for which in kernel_compile.OPTIONAL:
         assert (which in compiled or which in started[0]) == (which in needed)
