@@ -107,11 +107,15 @@ STEP_FIRST = 16
 # keeps the first layer's weights transposed (see nnjit.transposed).  After
 # them, one slot per block for the result of a finiteness check, then one per
 # layer for the factor its stored weights are to be multiplied by (see
-# nnjit.propagation).  The layout is the same on every machine.
+# nnjit.propagation), and last the CHOICE_SLOTS of the transposed layer's
+# choice between one block and the split (see
+# nnjit.transposed.parallel_transposed), counted from the end.  The layout
+# is the same on every machine.
 (ONE, ZERO, MINUS_LR, DECAY, STEP, MOMENTUM, L2, NESTEROV, BLOCKS, SPLITS, TRANSPOSED, FINITE) = (
     range(12)
 )
 WEIGHT_SCALES = FINITE + BLOCK_LIMIT
+CHOICE_SLOTS = 3
 
 
 @inline
@@ -1009,9 +1013,9 @@ def make_scalars(dtype: np.dtype, layers: int = 1, splits: bool = True) -> np.nd
     ``nnjit.kernel_compile.kernel_table``); each call sets ``scal[SPLITS]``
     again for its batch sizes, and ``scal[TRANSPOSED]``.
     """
-    scal = np.zeros(WEIGHT_SCALES + layers, dtype=dtype)
+    scal = np.zeros(WEIGHT_SCALES + layers + CHOICE_SLOTS, dtype=dtype)
     scal[ONE] = 1
     scal[BLOCKS] = blocks_here()
     scal[SPLITS] = 1 if splits else 0
-    scal[WEIGHT_SCALES:] = 1
+    scal[WEIGHT_SCALES : WEIGHT_SCALES + layers] = 1
     return scal

@@ -37,12 +37,14 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from nnjit._config import jit_native, jit_parallel_native
+from nnjit._config import inline, jit_native, jit_parallel_native
 from nnjit._views import row
 from nnjit.activations import negative_slope
+from nnjit.cycles import cycle_count
 from nnjit.dense import (
     BLAS_MIN_ROWS,
     BLAS_MIN_WEIGHTS,
+    CHOICE_SLOTS,
     FORWARD,
     PARALLEL_MIN_WORK,
     TRANSPOSED,
@@ -59,6 +61,10 @@ TRANSPOSED_MIN_INPUTS = 256
 # Multiply-adds per product from which its rows are split over the cores, in
 # float64; in float32, whose loops take half as long, twice as many.
 TRANSPOSED_PARALLEL_MIN_WORK = 1 << 17
+# Calls between two tries of the way not taken, and the place of the try in
+# them, from the start of a call (see _compare).
+CHOICE_PERIOD = 128
+CHOICE_TRIAL = 64
 
 
 def transposes_first(sizes: tuple[int, ...], rows: int) -> bool:
@@ -134,20 +140,70 @@ def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_s
     The blocks hold whole passes of three rows (the layer's outputs), each
     row is computed by one block, and the blocks depend on the shapes and
     the process's cores only (see :func:`transposed_blocks`), never on the
-    number of threads.  It calls :func:`transposed_rows` through the table
-    ``kernels`` (see :mod:`nnjit.kernel_calls`): linked in, the kernel would
-    compile again inside the parallel loop, and that took W3's cold first
-    fit from 11.4-12.3 s to 13.6-17.7 s.
+    number of threads.  Each call runs either those blocks or one block on
+    the calling thread, whichever has been quicker (see :func:`_compare`):
+    the rows, and so the results, are the same.  It
+    calls :func:`transposed_rows` through the table ``kernels`` (see
+    :mod:`nnjit.kernel_calls`): linked in, the kernel would compile again
+    inside the parallel loop, and that took W3's cold first fit from
+    11.4-12.3 s to 13.6-17.7 s.
     """
     m = WT.shape[0]
     passes = (m + 2) // 3
     blocks = min(int(scal[TRANSPOSED]), passes)
-    for index in prange(blocks):
-        first, stop = block_bounds(passes, blocks, index)
-        lo, hi = 3 * first, min(3 * stop, m)
+    choice = scal.size - CHOICE_SLOTS  # the slots of _compare
+    count = int(scal[choice + 2]) - CHOICE_TRIAL
+    scal[choice + 2] = (count + CHOICE_TRIAL + 1) % CHOICE_PERIOD
+    one = (scal[choice] > 0) != (count == 0 or count == 1)
+    start = cycle_count()
+    if one:
+        lo, hi = np.int64(0), np.int64(m)
         transposed_range(
             kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi
         )
+    else:
+        for index in prange(blocks):
+            first, stop = block_bounds(passes, blocks, index)
+            lo, hi = 3 * first, min(3 * stop, m)
+            transposed_range(
+                kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi
+            )
+    if count == 1 or count == 3:
+        _compare(scal, choice, count, one, cycle_count() - start)
+
+
+@inline
+def _compare(scal, choice, count, one, cycles):
+    """Fold call ``count`` (1 or 3) of a try of :func:`parallel_transposed` into its choice.
+
+    Each call runs either the split or one block on the calling thread, the
+    split at first.  In every :data:`CHOICE_PERIOD` calls, the way not taken
+    is tried: from call :data:`CHOICE_TRIAL`, two calls go that way (``count``
+    0 and 1), then the calls go the way taken again, and the second call of
+    each way (1 and 3) is timed, in ``cycles``.  The first call after a
+    change of way moves the weights' cache lines between the cores and may
+    wake the second core's thread, asleep after a hundred calls without
+    work, which would count against the split whenever one block was taken.
+    With momentum, a batch makes two calls, the product and the step, so the
+    two timed calls are both steps.  ``scal[choice + 1]`` holds the first
+    timed call's cycles, negated for one block; after the second,
+    ``scal[choice]`` moves a quarter of the way to +1 if one block was
+    quicker, else to -1, and the calls take one block while it is above 0:
+    a vote of pairs taken back to back, so that neither a slow spell nor a
+    call held up by the operating system decides alone.
+
+    On this machine's second core, a thread sometimes ran a block half again
+    as slowly as the first core's, or began it tens of microseconds late,
+    for minutes at a time: then W3 in float32 took 1.25 times as long on two
+    cores as on one (the median of seven fits alternated in one process),
+    and minutes later 0.80 times as long.
+    """
+    signed = scal.dtype.type(-cycles if one else cycles)
+    if count == 1:
+        scal[choice + 1] = signed
+    elif cycles > 0:  # a target without a cycle counter reads 0
+        vote = 1 if scal[choice + 1] + signed > 0 else -1
+        scal[choice] += (vote - scal[choice]) / 4
 
 
 @jit_native

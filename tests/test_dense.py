@@ -19,6 +19,7 @@ from nnjit.activations import ACTIVATIONS, activate
 from nnjit.dense import (
     BLOCK_LIMIT,
     BLOCKS,
+    CHOICE_SLOTS,
     DECAY,
     L2,
     MAX_BLOCKS,
@@ -44,6 +45,7 @@ from nnjit.dense import (
 from nnjit.kernel_compile import kernel_table
 from nnjit.propagation import make_workspace
 from nnjit.sgd import SGDConfig, sgd_step
+from nnjit.transposed import CHOICE_TRIAL
 
 # (rows, n_in, n_out) and the path each reaches.
 SHAPES = {
@@ -373,6 +375,31 @@ def test_a_transposed_forward_pass_takes_the_pending_step_first(shape, blocks, l
     dense_forward(kernel_table(W.dtype), A, stored, b, Z, code, scal, one, *args)
     np.testing.assert_array_equal(stored.T, apart)
     np.testing.assert_array_equal(Z, expected)
+
+
+@pytest.mark.parametrize("preferred", [-1.0, 1.0])
+def test_a_transposed_product_gives_the_same_bits_split_or_as_one_block(shape, preferred, dtype):
+    """A layer kept transposed runs split or as one block, whichever was quicker, alike.
+
+    ``preferred`` starts the choice on the split (-1) or on one block (+1);
+    the calls from ``CHOICE_TRIAL`` try the other way, and the second call
+    of each way is timed (see ``nnjit.transposed._compare``).
+    """
+    A, W, b, dZ = _arrays(shape, dtype)
+    stored = np.ascontiguousarray(W.T)
+    scal = make_scalars(np.dtype(dtype))
+    scal[dense.TRANSPOSED] = 2
+    scal[-CHOICE_SLOTS] = preferred
+    code, one = ACTIVATIONS["relu"], np.int64(ONE)
+    expected = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
+    _forward(A, W, b, expected, code, make_scalars(np.dtype(dtype)), one, transposed=True)
+    args = (A, NO_ROWS, False, _partial(A, W), True, (False, A, dZ))
+    for _ in range(CHOICE_TRIAL + 4):
+        Z = np.full_like(expected, np.nan)
+        dense_forward(kernel_table(W.dtype), A, stored, b, Z, code, scal, one, *args)
+        np.testing.assert_array_equal(Z, expected)
+    assert scal[-1] == CHOICE_TRIAL + 4  # the calls were counted
+    assert scal[-2] != 0  # and the try timed
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
