@@ -142,8 +142,8 @@ def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_s
     the process's cores only (see :func:`transposed_blocks`), never on the
     number of threads.  Each call runs either those blocks or one block on
     the calling thread, whichever has been quicker (see :func:`_compare`):
-    the rows, and so the results, are the same.  It
-    calls :func:`transposed_rows` through the table ``kernels`` (see
+    the rows, and so the results, are the same.  It calls
+    :func:`transposed_rows` through the table ``kernels`` (see
     :mod:`nnjit.kernel_calls`): linked in, the kernel would compile again
     inside the parallel loop, and that took W3's cold first fit from
     11.4-12.3 s to 13.6-17.7 s.
@@ -192,11 +192,11 @@ def _compare(scal, choice, count, one, cycles):
     a vote of pairs taken back to back, so that neither a slow spell nor a
     call held up by the operating system decides alone.
 
-    On this machine's second core, a thread sometimes ran a block half again
-    as slowly as the first core's, or began it tens of microseconds late,
-    for minutes at a time: then W3 in float32 took 1.25 times as long on two
-    cores as on one (the median of seven fits alternated in one process),
-    and minutes later 0.80 times as long.
+    On the second core of the 2-core machine nnjit is developed on, a thread
+    sometimes ran a block half again as slowly as on the first, or began it
+    tens of microseconds late, for minutes at a time: then W3 in float32
+    took 1.25 times as long on two cores as on one (the median of seven fits
+    alternated in one process), and minutes later 0.80 times as long.
     """
     signed = scal.dtype.type(-cycles if one else cycles)
     if count == 1:
