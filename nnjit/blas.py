@@ -8,13 +8,14 @@ nnjit parallelises matrix products itself, over a fixed number of row blocks
 chosen from the shapes alone, each block one single-threaded ``gemm`` call.
 OpenBLAS's own threading splits a product differently for different thread
 counts, which changes the rounding; :func:`single_threaded` therefore pins
-BLAS to one thread while the kernels run, and the results stay bit-identical
-whatever the number of threads.
+the BLAS library the kernels call to one thread while they run, and the
+results stay bit-identical whatever the number of threads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import threading
 from collections.abc import Iterator
@@ -64,7 +65,12 @@ def _gemm_impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     return impl
 
 
+# The names ``?gemm`` may have in a BLAS library: scipy's own OpenBLAS builds
+# prefix them, the 64-bit-integer ones also suffix them, others do neither.
+GEMM_SYMBOLS = ("scipy_dgemm_", "dgemm_", "scipy_dgemm_64_", "dgemm_64_")
+
 _controller = None
+_kernel_controller = None
 
 
 def _blas_controller():
@@ -72,8 +78,55 @@ def _blas_controller():
     if _controller is None:
         from threadpoolctl import ThreadpoolController
 
-        _controller = ThreadpoolController()
+        _controller = ThreadpoolController().select(user_api="blas")
     return _controller
+
+
+def _address(library: ctypes.CDLL, name: str) -> int | None:
+    try:
+        return ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+    except AttributeError:
+        return None
+
+
+def kernel_blas_paths(libraries: list, bindings: str) -> list[str]:
+    """The files of those of ``libraries`` that define the ``gemm`` that ``bindings`` calls.
+
+    ``libraries`` are threadpoolctl's controllers of the loaded BLAS
+    libraries, ``bindings`` the file of scipy's ``cython_blas``, whose
+    ``dgemm`` the kernels call: a name looked up through it is found in the
+    library it was linked against.  All of ``libraries`` if none defines it,
+    or if the lookups fail.
+    """
+    try:
+        linked = ctypes.CDLL(bindings)
+    except OSError:
+        linked = None
+    for name in GEMM_SYMBOLS:
+        address = None if linked is None else _address(linked, name)
+        if address is None:
+            continue
+        found = [lib.filepath for lib in libraries if _address(lib.dynlib, name) == address]
+        if found:
+            return found
+    return [lib.filepath for lib in libraries]
+
+
+def _kernel_blas():
+    """threadpoolctl's controller of the BLAS libraries that the kernels call.
+
+    Only these need one thread while the kernels run.  NumPy's own BLAS is
+    usually another library (the wheels of NumPy and scipy each bring their
+    OpenBLAS), which nnjit's compiled code never calls.
+    """
+    global _kernel_controller
+    if _kernel_controller is None:
+        import scipy.linalg.cython_blas
+
+        controller = _blas_controller()
+        paths = kernel_blas_paths(controller.lib_controllers, scipy.linalg.cython_blas.__file__)
+        _kernel_controller = controller.select(filepath=paths)
+    return _kernel_controller
 
 
 def stop_waiting_threads() -> None:
@@ -85,12 +138,24 @@ def stop_waiting_threads() -> None:
     numba's threads need: W4 right after a NumPy matrix product trained 1.5
     times slower.  ``blas_thread_shutdown_`` is what OpenBLAS itself calls
     before a fork; the next multi-threaded call starts the workers again.
+
+    Only the libraries the kernels do not call are stopped.  Setting the
+    thread count of a stopped OpenBLAS starts its workers again, and the
+    library the kernels call has its count set twice in every fit: stopped
+    too, its new workers were joined again at the start of the next fit,
+    which took 0.2-4 ms while numba's threads held the cores.  Fits of W4's
+    first 200 samples, back to back, took a median 6.2 ms against 1.5 ms
+    without it (float32, 41 fits in each of 6 alternated processes).  A
+    library that the kernels call and NumPy too (one BLAS for both) is
+    therefore not stopped.
+
     It must not run while another thread uses BLAS, nor in two threads at
     once: :func:`single_threaded` calls it only in a process with one Python
     thread, and under its lock.
     """
+    pinned = {library.filepath for library in _kernel_blas().lib_controllers}
     for library in _blas_controller().lib_controllers:
-        if library.internal_api == "openblas":
+        if library.internal_api == "openblas" and library.filepath not in pinned:
             shutdown = getattr(library.dynlib, "blas_thread_shutdown_", None)
             if shutdown is not None:
                 shutdown()
@@ -144,7 +209,10 @@ if hasattr(os, "register_at_fork"):
 
 @contextlib.contextmanager
 def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
-    """Limit every loaded BLAS library to one thread inside the block.
+    """Limit the BLAS library that the kernels call to one thread inside the block.
+
+    The others, NumPy's own among them when it brings its own, keep their
+    thread counts (see :func:`kernel_blas_paths`).
 
     With ``stop_waiting``, also stop the workers left spinning (see
     :func:`stop_waiting_threads`), once the limit is set: setting a thread
@@ -161,14 +229,14 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
     """
     global _sessions, _limiter
     try:
-        controller = _blas_controller()
+        controller = _kernel_blas()
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         yield
         return
     with _sessions_lock:
         if _sessions == 0:
             _release_control()
-            _limiter = controller.limit(limits=1, user_api="blas")
+            _limiter = controller.limit(limits=1)
         _sessions += 1
     try:
         # Stopping the workers joins them: a product that another thread is

@@ -8,8 +8,10 @@ import threading
 import numpy as np
 import pytest
 from conftest import BLOCK_SIZED_TRAINING, run_python
-from threadpoolctl import threadpool_info
+from scipy.linalg import cython_blas
+from threadpoolctl import ThreadpoolController, threadpool_info
 
+from nnjit import blas
 from nnjit.backends import BACKENDS
 from nnjit.blas import single_threaded
 from nnjit.layout import build_layout
@@ -19,12 +21,55 @@ def _blas_threads() -> list[int]:
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
 
+def _blas_libraries() -> list:
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def _threads_of(paths: list[str]) -> set[int]:
+    return {pool["num_threads"] for pool in threadpool_info() if pool["filepath"] in paths}
+
+
+def _kernel_threads() -> set[int]:
+    """The thread counts of the BLAS libraries that the kernels call."""
+    return _threads_of(blas.kernel_blas_paths(_blas_libraries(), cython_blas.__file__))
+
+
+def _numpy_module_file() -> str:
+    try:
+        from numpy._core import _multiarray_umath
+    except ImportError:  # NumPy 1
+        from numpy.core import _multiarray_umath
+    return _multiarray_umath.__file__
+
+
 def test_single_threaded_restores_the_thread_count():
     np.ones((2, 2)) @ np.ones((2, 2))  # make sure a BLAS library is loaded
     before = _blas_threads()
     with single_threaded():
-        assert set(_blas_threads()) <= {1}
+        assert _kernel_threads() == {1}
     assert _blas_threads() == before
+
+
+def test_numpy_keeps_its_own_blas_threads():
+    """Only the library the kernels call is pinned; NumPy's, if another, keeps its threads."""
+    np.ones((2, 2)) @ np.ones((2, 2))
+    libraries = _blas_libraries()
+    kernels = blas.kernel_blas_paths(libraries, cython_blas.__file__)
+    numpy_blas = blas.kernel_blas_paths(libraries, _numpy_module_file())
+    if set(numpy_blas) & set(kernels) or len(numpy_blas) == len(libraries):
+        pytest.skip("NumPy's BLAS is the kernels' here, or was not found")
+    before = _threads_of(numpy_blas)
+    if before == {1}:
+        pytest.skip("NumPy's BLAS runs on one thread already")
+    with single_threaded(stop_waiting=True):
+        assert _threads_of(kernels) == {1}
+        assert _threads_of(numpy_blas) == before
+
+
+def test_kernel_blas_paths_without_bindings_is_every_library():
+    libraries = _blas_libraries()
+    missing = os.path.join(os.path.dirname(__file__), "no-such-library.so")
+    assert blas.kernel_blas_paths(libraries, missing) == [lib.filepath for lib in libraries]
 
 
 def test_stopping_the_waiting_workers_leaves_blas_working():
@@ -42,6 +87,8 @@ def test_fit_pins_blas_when_its_products_go_to_blas():
     """A fit holds BLAS to one thread, unless no product of its batches goes to BLAS."""
     np.ones((2, 2)) @ np.ones((2, 2))
     before = _blas_threads()
+    kernels = blas.kernel_blas_paths(_blas_libraries(), cython_blas.__file__)
+    unpinned = _threads_of(kernels)
     for sizes, batch_size, pinned in [
         ([30, 20, 3], 8, True),  # 600 weights: BLAS
         ([30, 20, 3], 3, False),  # batches of 3 rows: loops
@@ -49,8 +96,33 @@ def test_fit_pins_blas_when_its_products_go_to_blas():
     ]:
         backend = BACKENDS["numba"](build_layout(sizes, "relu", "identity", "mse"), np.float64)
         with backend.session(batch_size):
-            assert (set(_blas_threads()) <= {1}) == pinned or before == [1] * len(before)
+            assert (_threads_of(kernels) == {1}) == pinned or unpinned == {1}
         assert _blas_threads() == before
+
+
+# Fits back to back, after a first one: OpenBLAS's workers must not be
+# stopped and started again by every fit.
+NO_THREADS_STARTED = (
+    BLOCK_SIZED_TRAINING
+    + """
+import os
+train(0)
+before = sorted(os.listdir("/proc/self/task"))
+for seed in range(1, 4):
+    train(seed)
+after = sorted(os.listdir("/proc/self/task"))
+assert after == before, (before, after)
+print("ok")
+"""
+)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
+def test_fits_back_to_back_start_no_threads():
+    """Stopping the kernels' BLAS made every fit start its workers again and join them."""
+    done = run_python(NO_THREADS_STARTED)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
 
 
 def test_overlapping_blocks_keep_the_limit_until_the_last_closes():
@@ -61,16 +133,16 @@ def test_overlapping_blocks_keep_the_limit_until_the_last_closes():
     first.__enter__()
     second.__enter__()
     first.__exit__(None, None, None)
-    assert set(_blas_threads()) <= {1}
+    assert _kernel_threads() == {1}
     second.__exit__(None, None, None)
     assert _blas_threads() == before
 
 
 def _multithreaded_blas() -> list[int]:
-    """BLAS's thread counts, with a BLAS library loaded; skips where BLAS has one thread."""
+    """BLAS's thread counts, with a BLAS library loaded; skips where the kernels' has one thread."""
     np.ones((2, 2)) @ np.ones((2, 2))
     before = _blas_threads()
-    if set(before) <= {1}:
+    if _kernel_threads() == {1}:
         pytest.skip("BLAS runs on one thread already")
     return before
 
@@ -84,12 +156,12 @@ def test_a_block_in_another_thread_limits_blas_after_one_in_this_thread():
 
     def worker():
         with single_threaded():
-            seen.append(_blas_threads())
+            seen.append(_kernel_threads())
 
     thread = threading.Thread(target=worker)
     thread.start()
     thread.join()
-    assert set(seen[0]) == {1}
+    assert seen[0] == {1}
     assert _blas_threads() == before
 
 
@@ -127,7 +199,8 @@ TWO_THREADS = (
     BLOCK_SIZED_TRAINING
     + """
 import threading
-from threadpoolctl import threadpool_info
+from scipy.linalg import cython_blas
+from threadpoolctl import ThreadpoolController, threadpool_info
 def blas_threads():
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 np.ones((2, 2)) @ np.ones((2, 2))
