@@ -33,6 +33,9 @@ from nnjit.dense import (
 )
 from nnjit.kernel_cache import cache_directory, cache_lock
 from nnjit.kernel_calls import (
+    FORWARD_ROWS,
+    INPUT_GRAD_ROWS,
+    OUTER_ROWS,
     PARALLEL_INPUTS,
     PARALLEL_TRANSPOSED,
     TABLE_TYPE,
@@ -308,11 +311,11 @@ class NumbaBackend:
         """Set the options of a call in ``work.scal``; the optional kernels they need.
 
         Whether the call keeps the first layer's weights transposed (training
-        with batches that qualify: see
-        :mod:`nnjit.transposed`) and in how many parallel blocks it runs
-        them, and whether a batch of it splits a product
-        over its inputs (see :func:`nnjit.dense.split_blocks`): only then
-        are their kernels needed.
+        with batches that qualify: see :mod:`nnjit.transposed`) and in how
+        many parallel blocks it runs them, and whether a batch of it splits a
+        product over its inputs (see :func:`nnjit.dense.split_blocks`): only
+        then are their kernels needed.  The loops of the products too small
+        for BLAS are needed only if a batch of the call has one.
         """
         batches = (batch_size, n_samples % batch_size)
         rows = work.inputs.shape[0]
@@ -321,7 +324,15 @@ class NumbaBackend:
         splits = work.partial.size > 0 and splits_any(layers, batches, blocks_here())
         work.scal[SPLITS] = splits
         work.scal[TRANSPOSED] = blocks
+        # A product goes to the loops if it is too small for BLAS (see
+        # nnjit.dense.use_blas): a batch with too few rows, or a layer with
+        # too few weights.
+        n_layers = len(self.layout.sizes) - 1
+        loops = any(len(self._blas_weights(B)) < n_layers for B in batches if B > 0)
         used = (
+            (FORWARD_ROWS, loops),
+            (INPUT_GRAD_ROWS, loops),
+            (OUTER_ROWS, loops),
             (PARALLEL_INPUTS, splits),
             (TRANSPOSED_ROWS, blocks > 0),
             (PARALLEL_TRANSPOSED, blocks > 1),

@@ -49,8 +49,11 @@ from nnjit.blas import NOTRANS, TRANS, gemm
 from nnjit.kernel_calls import (
     ACTIVATE_ROWS,
     DERIVATIVE_ROWS,
+    FORWARD_BLAS,
     FORWARD_ROWS,
+    INPUT_GRAD_BLAS,
     INPUT_GRAD_ROWS,
+    OUTER_BLAS,
     OUTER_ROWS,
     PARALLEL_BLOCKS,
     PARALLEL_INPUTS,
@@ -233,16 +236,14 @@ def block_bounds(rows, blocks, index):
 
 @jit_native
 def _forward_rows(A, W, b, Z, code, scal, alpha, lo, hi):
-    """Rows ``lo:hi`` of ``Z = f(A @ (scal[alpha] W) + b)`` for a piecewise-linear ``f``.
+    """Rows ``lo:hi`` of ``Z = f(A @ W + b)`` by loops, for a piecewise-linear ``f``.
 
-    Other activations are left to :func:`dense_forward`.  Only BLAS applies
-    ``scal[alpha]``: the loops, used when :func:`use_blas` is false, need it
-    to be 1.
+    For the products that :func:`use_blas` leaves to loops; the others go
+    to :func:`_forward_blas`.  Other activations are left to
+    :func:`dense_forward`.  Only BLAS applies ``scal[alpha]``: the loops need
+    it to be 1.
     """
-    k, m = W.shape
-    if use_blas(A.shape[0], k, m):
-        _forward_blas(A, W, b, Z, code, scal, alpha, lo, hi)
-        return
+    m = W.shape[1]
     slope = negative_slope(code, Z)
     if m >= NARROW:
         _forward_wide(A, W, b, Z, slope, lo, hi)
@@ -449,6 +450,8 @@ def dense_forward(
             # The slots are the step's: the forward product reads none.
             lr, decay = np.int64(MINUS_LR), np.int64(DECAY)
             transposed_product(kernels, product, A, W, b, Z, code, scal, lr, decay, A_step, D_step)
+        elif use_blas(n, k, m):
+            call(kernels, FORWARD_BLAS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
         else:
             call(kernels, FORWARD_ROWS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
     if check and blocks > 1:  # each parallel block checked its own part
@@ -513,17 +516,15 @@ def _sum_blocks(P, b, Z, blocks, code):
 
 @jit_native
 def _input_grad_rows(dZ, W, A, dA, code, scal, alpha, step, lo, hi):
-    """Rows ``lo:hi`` of ``dA = (dZ @ (scal[alpha] W).T) * f'(A)`` for a piecewise-linear ``f``.
+    """Rows ``lo:hi`` of ``dA = (dZ @ W.T) * f'(A)`` by loops, for a piecewise-linear ``f``.
 
-    As in the forward pass, other derivatives are left to
-    :func:`dense_input_grad`, and the loops need ``scal[alpha]`` to be 1.
-    With ``step`` (one sample), the loop also takes the SGD step of ``W``
-    (see :func:`_input_grad_step`).
+    As in the forward pass, for the products that :func:`use_blas` leaves to
+    loops (the others go to :func:`_input_grad_blas`); other derivatives are
+    left to :func:`dense_input_grad`, and the loops need ``scal[alpha]`` to
+    be 1.  With ``step`` (one sample), the loop also takes the SGD step of
+    ``W`` (see :func:`_input_grad_step`).
     """
-    k, m = W.shape
-    if use_blas(dZ.shape[0], k, m):
-        _input_grad_blas(dZ, W, A, dA, code, scal, alpha, lo, hi)
-        return
+    m = W.shape[1]
     slope = negative_slope(code, dA)
     if step:
         _input_grad_step(dZ, W, A, dA, slope, scal[MINUS_LR], scal[DECAY])
@@ -677,6 +678,9 @@ def dense_input_grad(kernels, dZ, W, A, dA, code, scal, alpha, step):
         slots = (alpha, np.int64(ZERO))
         args = (task, matrices, scal, code, scal, slots, blocks, _no_rows(kernels))
         call(kernels, PARALLEL_BLOCKS, args)
+    elif use_blas(rows, W.shape[0], W.shape[1]):
+        args = (dZ, W, A, dA, code, scal, alpha, np.int64(0), rows)
+        call(kernels, INPUT_GRAD_BLAS, args)
     else:
         flag = np.int64(1) if stepping else np.int64(0)
         args = (dZ, W, A, dA, code, scal, alpha, flag, np.int64(0), rows)
@@ -691,12 +695,12 @@ def dense_input_grad(kernels, dZ, W, A, dA, code, scal, alpha, step):
 
 @jit_native
 def _outer_rows(A, dZ, C, scal, alpha, beta, lo, hi):
-    """Rows ``lo:hi`` of ``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``."""
-    B, k = A.shape
+    """Rows ``lo:hi`` of ``C <- scal[alpha] * A.T @ dZ + scal[beta] * C`` by loops.
+
+    For the products that :func:`use_blas` leaves to loops; the others go
+    to :func:`_outer_blas`.
+    """
     m = dZ.shape[1]
-    if use_blas(B, k, m):
-        _outer_blas(A, dZ, C, scal, alpha, beta, lo, hi)
-        return
     c_scale = scal[beta]
     for i in range(lo, hi):
         c = row(C, i)
@@ -806,7 +810,11 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, transposed
         args = (task, matrices, scal, flag, scal, (alpha, beta), blocks, kernels)
         call(kernels, PARALLEL_BLOCKS, args)
         return momentum
-    call(kernels, OUTER_ROWS, (A, dZ, C, scal, alpha, beta, np.int64(0), k))
+    args = (A, dZ, C, scal, alpha, beta, np.int64(0), k)
+    if use_blas(A.shape[0], k, dZ.shape[1]):
+        call(kernels, OUTER_BLAS, args)
+    else:
+        call(kernels, OUTER_ROWS, args)
     return False
 
 

@@ -41,7 +41,10 @@ from nnjit.workspace import Workspace
     PARALLEL_TRANSPOSED,
     FORWARD,
     BACKWARD,
-) = range(15)
+    FORWARD_BLAS,
+    INPUT_GRAD_BLAS,
+    OUTER_BLAS,
+) = range(18)
 # The numba type of the table.
 TABLE_TYPE = types.Array(types.int64, 1, "C")
 NAMES = (
@@ -60,6 +63,9 @@ NAMES = (
     "parallel_transposed",
     "forward",
     "backward",
+    "forward_blas",
+    "input_grad_blas",
+    "outer_blas",
 )
 
 
@@ -100,6 +106,9 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
             TABLE_TYPE, vector, layers, matrix, work, flag, matrix, rows, flag, pending
         ),  # FORWARD
         i(TABLE_TYPE, vector, layers, matrix, work, optimizer, flag, flag),  # BACKWARD
+        types.none(matrix, matrix, vector, matrix, i, vector, i, i, i),  # FORWARD_BLAS
+        types.none(matrix, matrix, matrix, matrix, i, vector, i, i, i),  # INPUT_GRAD_BLAS
+        types.none(matrix, matrix, matrix, vector, i, i, i, i),  # OUTER_BLAS
     )[which]
 
 

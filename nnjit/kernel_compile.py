@@ -51,8 +51,11 @@ from nnjit import kernel_calls
 from nnjit.activations import activate_rows, derivative_rows
 from nnjit.contention import usable_cores
 from nnjit.dense import (
+    _forward_blas,
     _forward_rows,
+    _input_grad_blas,
     _input_grad_rows,
+    _outer_blas,
     _outer_rows,
     _parallel_blocks,
     _parallel_inputs,
@@ -61,10 +64,15 @@ from nnjit.dense import (
 )
 from nnjit.kernel_cache import cache_directory, held_locks
 from nnjit.kernel_calls import (
+    FORWARD,
+    FORWARD_BLAS,
     FORWARD_ROWS,
+    INPUT_GRAD_BLAS,
     INPUT_GRAD_ROWS,
     NAMES,
+    OUTER_BLAS,
     OUTER_ROWS,
+    OUTPUT_DELTA,
     PARALLEL_BLOCKS,
     PARALLEL_INPUTS,
     PARALLEL_TRANSPOSED,
@@ -95,38 +103,43 @@ KERNELS = (
     parallel_transposed,
     forward,
     backward,
+    _forward_blas,
+    _input_grad_blas,
+    _outer_blas,
 )
-# The kernels that compile only for the calls that need them: the products
+# The kernels that compile only for the calls that need them: the loops of
+# the products too small for BLAS (see nnjit.dense.use_blas), the products
 # split over their inputs (see nnjit.dense.split_blocks), and the first layer
 # kept transposed and its split over the cores (see nnjit.transposed).  Every
 # other call leaves their slots at 0 and never reads them.
-OPTIONAL = (PARALLEL_INPUTS, TRANSPOSED_ROWS, PARALLEL_TRANSPOSED)
-# What the helper compiles: the kernels of nnjit.dense, which share nothing
-# but themselves with the rest (_parallel_blocks calls sgd_step through the
-# table).  Of the optional kernels it takes one (see _helper_kernels):
-# _parallel_inputs, about 2 s, where a product may be split over its inputs
-# (see kernel_table), or else transposed_rows, about 1 s, where the first
-# layer is kept transposed.  W3's cold first fit, which needs the latter, had
-# this process end 2-4 s after the helper; with it in the helper, 12
-# alternated fits (both dtypes) took a median 11.0 s against 12.2 s (median
-# pair ratio 0.90).  With both optional kernels there, `python -m nnjit
+LOOPS = (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS)
+OPTIONAL = (*LOOPS, PARALLEL_INPUTS, TRANSPOSED_ROWS, PARALLEL_TRANSPOSED)
+# What the helper compiles: the BLAS kernels of nnjit.dense and its parallel
+# loops, which share nothing but themselves with the rest (_parallel_blocks
+# calls sgd_step through the table).  Of the optional kernels it takes the
+# loops if needed (about 5 s of compile on one process), and one more (see
+# _helper_kernels): _parallel_inputs, about 2 s, where a product may be split
+# over its inputs (see kernel_table), or else transposed_rows, about 1 s,
+# where the first layer is kept transposed.  Without the loops it takes the
+# kernels of RELIEF instead, the loss and the forward pass: in cold first
+# fits of W4 (2,000 samples), once the loops had become optional, this
+# process ended 0.8-1.5 s after the helper when it kept both; with the
+# forward pass in the helper too, 0.6-1.3 s; with both there, the two ended
+# within 0.1 s in four of six fits, at 7.1-8.6 s from the start of the
+# process (both dtypes).  Before the loops became optional, the same first
+# fits ended at 8.2-12.3 s (W4, 16 alternated fits).  With both of the split's
+# and the transposed layer's kernels in the helper, `python -m nnjit
 # compile` took 12.3-12.6 s against 11.2-12.6 s.  This process compiles the
-# rest, among them the passes, the loss and the entry point.  Which process
-# ends last has moved as kernels changed: the split's two small kernels were
-# here while the helper ended later.  Once this process ended 1-2.6 s after
-# the helper (six cold first fits of W4), they moved to the helper: 16 cold
-# first fits alternated with the commit before (W4, float64 and float32) took
-# a median 9.85 s against 10.08 s (8.17-10.63 against 8.46-12.31 s, median
-# ratio 0.93).  The loss, moved there as well, made the helper end 1-2 s after
-# this process.
+# rest, among them the backward pass and the entry point.
 HELPER_KERNELS = (
-    FORWARD_ROWS,
-    INPUT_GRAD_ROWS,
-    OUTER_ROWS,
+    FORWARD_BLAS,
+    INPUT_GRAD_BLAS,
+    OUTER_BLAS,
     PARALLEL_BLOCKS,
     SPLIT_BLOCKS,
     SUM_BLOCKS,
 )
+RELIEF = (OUTPUT_DELTA, FORWARD)
 FIRST = SGD_STEP
 ENV_HELPER = "NNJIT_COMPILE_HELPER"
 # Seconds to wait for the helper, which took 6-8: one stuck on something else
@@ -229,16 +242,18 @@ def kernel_table(dtype: np.dtype, needed: tuple[int, ...] = OPTIONAL) -> np.ndar
 
 
 def _helper_kernels(needed: tuple[int, ...]) -> tuple[int, ...]:
-    """What a helper compiles: :data:`HELPER_KERNELS` and one of the optional kernels.
+    """What a helper compiles: :data:`HELPER_KERNELS`, the loops or :data:`RELIEF`, and one more.
 
-    The split's kernel, about 2 s, if ``needed``; else the transposed
-    layer's, about 1 s, if ``needed``.  This process compiles the other
-    optional kernels it needs (see :data:`HELPER_KERNELS`).
+    The loops if ``needed``, else the kernels of :data:`RELIEF`; then the
+    split's kernel, about 2 s, if ``needed``, else the transposed layer's,
+    about 1 s, if ``needed``.  This process compiles the other optional
+    kernels it needs (see :data:`HELPER_KERNELS`).
     """
+    loops = LOOPS if set(LOOPS) <= set(needed) else RELIEF
     for which in (PARALLEL_INPUTS, TRANSPOSED_ROWS):
         if which in needed:
-            return (*HELPER_KERNELS, which)
-    return HELPER_KERNELS
+            return (*HELPER_KERNELS, *loops, which)
+    return (*HELPER_KERNELS, *loops)
 
 
 def _python() -> str:

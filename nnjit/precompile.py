@@ -70,11 +70,12 @@ def warm(dtype: str) -> dict[str, Any]:
     start = time.perf_counter()
     rng = np.random.default_rng(0)
     # Wide enough for the first layer to be kept transposed and the second's
-    # products to split over its inputs, so that the optional kernels compile
-    # too (see nnjit.kernel_compile.OPTIONAL).
-    X = rng.standard_normal((8, 256)).astype(dtype)
+    # products to split over its inputs, and with a last batch of two rows,
+    # too few for BLAS, so that the optional kernels compile too (see
+    # nnjit.kernel_compile.OPTIONAL).
+    X = rng.standard_normal((10, 256)).astype(dtype)
     net = Network([256, 512, 256, 2], "relu", "softmax", "cross_entropy", dtype=dtype, seed=0)
-    net.fit(X, rng.integers(0, 2, 8), epochs=1, batch_size=4)
+    net.fit(X, rng.integers(0, 2, 10), epochs=1, batch_size=4)
     net.predict(X)
     seconds = time.perf_counter() - start
     misses_after, hits_after = cache_counts()

@@ -14,7 +14,13 @@ from nnjit import epoch
 from nnjit.backends import BACKENDS, CHUNK_ROWS
 from nnjit.contention import ENV as ADAPTIVE_ENV
 from nnjit.dense import SPLITS, TRANSPOSED, blocks_here, splits_any
-from nnjit.kernel_calls import PARALLEL_INPUTS, TRANSPOSED_ROWS
+from nnjit.kernel_calls import (
+    FORWARD_ROWS,
+    INPUT_GRAD_ROWS,
+    OUTER_ROWS,
+    PARALLEL_INPUTS,
+    TRANSPOSED_ROWS,
+)
 from nnjit.layout import build_layout
 from nnjit.sgd import SGDConfig
 from nnjit.transposed import transposed_blocks
@@ -165,3 +171,31 @@ def test_training_keeps_the_first_layer_transposed_where_it_pays(
     split_first = splits_any(sizes[:2], (batch_size,), blocks_here())
     assert work.scal[SPLITS] == (split_first and not transposed)
     assert (PARALLEL_INPUTS in needed) == (split_first and not transposed)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "n_samples", "batch_size", "loops"),
+    [
+        ((784, 100, 10), 1000, 200, False),  # W4's shapes: BLAS only
+        ((784, 100, 10), 1002, 200, True),  # a last batch of two rows
+        ((784, 100, 10), 1004, 200, False),  # of four rows
+        ((784, 100, 10), 1000, 3, True),  # batches of three rows
+        ((784, 30, 10), 1000, 10, False),  # W3's
+        ((784, 20, 10), 1000, 10, True),  # 200 weights in the second layer
+        ((2, 10, 1), 100, 100, True),  # W1's: 20 and 10 weights
+        ((64, 128, 128, 128, 10), 1000, 1, True),  # W6's: single samples
+    ],
+)
+@pytest.mark.parametrize("task", ["train", "evaluate", "gradient"])
+def test_the_loops_are_needed_only_by_products_too_small_for_blas(
+    sizes, n_samples, batch_size, loops, task
+):
+    """A call that has the loops' slots at 0 must never reach them (nnjit.dense.use_blas)."""
+    dtype = np.dtype("float64")
+    backend = BACKENDS["numba"](build_layout(sizes, "relu", "softmax", "cross_entropy"), dtype)
+    work = backend._workspace(batch_size)
+    code = {"train": epoch.TRAIN, "evaluate": epoch.EVALUATE, "gradient": epoch.GRADIENT}[task]
+    cfg = SGDConfig(dtype.type(0.1), dtype.type(0), False, dtype.type(0))
+    needed = backend._set_options(work, n_samples, batch_size, code, cfg)
+    for which in (FORWARD_ROWS, INPUT_GRAD_ROWS, OUTER_ROWS):
+        assert (which in needed) == loops

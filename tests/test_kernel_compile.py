@@ -29,7 +29,14 @@ from nnjit.kernel_calls import (
     TRANSPOSED_ROWS,
     call,
 )
-from nnjit.kernel_compile import ENV_HELPER, FIRST, compile_kernels, helper_allowed, kernel_table
+from nnjit.kernel_compile import (
+    ENV_HELPER,
+    FIRST,
+    LOOPS,
+    compile_kernels,
+    helper_allowed,
+    kernel_table,
+)
 
 
 @njit
@@ -117,7 +124,7 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
     assert (table == kernel_table(dtype)).all()
     assert (dtype in kernel_compile.HELPED) == (returncode == 0)
     if returncode == 0:
-        expected = (*kernel_compile.HELPER_KERNELS, PARALLEL_INPUTS)
+        expected = (*kernel_compile.HELPER_KERNELS, *kernel_compile.LOOPS, PARALLEL_INPUTS)
         assert kernel_compile.HELPED[dtype] == expected
 
 
@@ -129,10 +136,17 @@ def test_a_cold_compile_waits_for_its_helper_and_covers_its_failure(monkeypatch,
         (TRANSPOSED_ROWS, PARALLEL_TRANSPOSED),
         (PARALLEL_INPUTS,),
         (PARALLEL_INPUTS, TRANSPOSED_ROWS),
+        LOOPS,
+        (*LOOPS, TRANSPOSED_ROWS),
+        (*LOOPS, PARALLEL_INPUTS),
     ],
 )
 def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, needed):
-    """Optional kernels compile if needed; the helper takes the split's, else the transposed one."""
+    """Optional kernels compile if needed.
+
+    The helper takes the loops, or else the loss and the forward pass; and
+    the split's kernel, or else the transposed layer's.
+    """
     dtype = np.dtype(dtype)
     started, compiled = [], []
     monkeypatch.setattr(
@@ -148,15 +162,43 @@ def test_the_optional_kernels_compile_only_where_needed(monkeypatch, dtype, need
         optional, here = (PARALLEL_INPUTS,), {TRANSPOSED_ROWS} & set(needed)
     else:
         optional, here = (TRANSPOSED_ROWS,) if TRANSPOSED_ROWS in needed else (), set()
-    assert started == [(*kernel_compile.HELPER_KERNELS, *optional)]
+    loops = LOOPS if LOOPS[0] in needed else (OUTPUT_DELTA, FORWARD)
+    assert started == [(*kernel_compile.HELPER_KERNELS, *loops, *optional)]
     assert {SPLIT_BLOCKS, SUM_BLOCKS} <= set(started[0])
-    here |= {FORWARD, BACKWARD, OUTPUT_DELTA}
+    here |= {BACKWARD} | ({FORWARD, OUTPUT_DELTA} - set(loops))
     here |= {PARALLEL_TRANSPOSED} & set(needed)
     assert here <= set(compiled)
     for which in kernel_compile.OPTIONAL:
         assert (which in compiled or which in started[0]) == (which in needed)
     assert not set(started[0]) & set(compiled[1:])  # each kernel compiles in one process
     assert (kernel_table(dtype)[list(kernel_compile.OPTIONAL)] != 0).all()
+
+
+# A process whose first calls need no loops, then calls that do: each must
+# find the loops in the table, never a slot at 0 (see kernel_compile.LOOPS).
+LOOPS_LATER = """
+import numpy as np, nnjit
+from nnjit import kernel_compile
+from nnjit.kernel_calls import FORWARD_ROWS
+rng = np.random.default_rng(0)
+X = rng.standard_normal((403, 300))
+y = rng.integers(0, 10, 403)
+net = nnjit.Network([300, 64, 10], "relu", "softmax", "cross_entropy", seed=0)
+net.fit(X[:400], y[:400], epochs=1, batch_size=100)
+print(kernel_compile._tables[np.dtype("float64")][FORWARD_ROWS] == 0)
+net.fit(X[:402], y[:402], epochs=1, batch_size=100)  # a last batch of two rows
+net.fit(X[:8], y[:8], epochs=1, batch_size=1, momentum=0.9)
+print(net.predict(X[:1]).shape, net.predict(X).shape)
+loss, grad = net.loss_and_grad(net.params, X[:3], y[:3])
+print(np.isfinite(loss) and np.isfinite(grad).all(), np.isfinite(net.loss(X[:2], y[:2])))
+"""
+
+
+def test_calls_that_need_the_loops_after_calls_that_did_not():
+    """The loops compile, or load, when a call first needs them; without, the call would crash."""
+    done = run_python(LOOPS_LATER, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True", "(1,) (403,)", "True True"]
 
 
 @pytest.mark.parametrize("fails", [False, True])
