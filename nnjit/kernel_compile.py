@@ -120,17 +120,17 @@ OPTIONAL = (*LOOPS, PARALLEL_INPUTS, TRANSPOSED_ROWS, PARALLEL_TRANSPOSED)
 # loops if needed (about 5 s of compile on one process), and one more (see
 # _helper_kernels): _parallel_inputs, about 2 s, where a product may be split
 # over its inputs (see kernel_table), or else transposed_rows, about 1 s,
-# where the first layer is kept transposed.  Without the loops it takes the
-# kernels of RELIEF instead, the loss and the forward pass: in cold first
-# fits of W4 (2,000 samples), once the loops had become optional, this
-# process ended 0.8-1.5 s after the helper when it kept both; with the
-# forward pass in the helper too, 0.6-1.3 s; with both there, the two ended
-# within 0.1 s in four of six fits, at 7.1-8.6 s from the start of the
-# process (both dtypes).  Before the loops became optional, the same first
-# fits ended at 8.2-12.3 s (W4, 16 alternated fits).  With both of the split's
-# and the transposed layer's kernels in the helper, `python -m nnjit
-# compile` took 12.3-12.6 s against 11.2-12.6 s.  This process compiles the
-# rest, among them the backward pass and the entry point.
+# where the first layer is kept transposed (with it here, W3's cold first
+# fit took a median 11.0 s against 12.2 s, 12 alternated fits; with both
+# optional kernels here, `python -m nnjit compile` took 12.3-12.6 s against
+# 11.2-12.6 s).  Without the loops it takes the kernels of RELIEF instead,
+# the loss and the forward pass.  Cold first fits of W4 (2,000 samples, both
+# dtypes), once the loops had become optional: with both kernels in this
+# process, it ended about 4 s after the helper; with the forward pass and
+# the activations' kernel in the helper, 0.1-1.5 s after it (six fits); with
+# the forward pass and the loss there, within 0.1 s of it in four of six
+# fits (0.44 s at most), at 7.1-8.6 s from the start of the process.  This
+# process compiles the rest, among them the backward pass and the entry point.
 HELPER_KERNELS = (
     FORWARD_BLAS,
     INPUT_GRAD_BLAS,
