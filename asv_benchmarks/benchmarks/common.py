@@ -59,7 +59,10 @@ def network(workload_id: str, dtype: str, backend: str) -> Network:
 
 
 def pin_blas(backend: str) -> threadpool_limits | None:
-    """Pin BLAS to one thread for the compiled kernels, as nnjit's ``fit`` does.
+    """Pin BLAS to one thread for the compiled kernels.
+
+    Every BLAS library: ``fit`` pins only the one the kernels call (see
+    :func:`nnjit.blas.single_threaded`), which is among them.
 
     Returns the limiter whose ``restore_original_limits()`` undoes it, or None.
     """
