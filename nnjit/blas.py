@@ -98,18 +98,19 @@ def kernel_blas_paths(libraries: list, bindings: str) -> list[str]:
     library it was linked against.  All of ``libraries`` if none defines it,
     or if the lookups fail.
     """
+    every = [lib.filepath for lib in libraries]
     try:
         linked = ctypes.CDLL(bindings)
     except OSError:
-        linked = None
+        return every
     for name in GEMM_SYMBOLS:
-        address = None if linked is None else _address(linked, name)
+        address = _address(linked, name)
         if address is None:
             continue
         found = [lib.filepath for lib in libraries if _address(lib.dynlib, name) == address]
         if found:
             return found
-    return [lib.filepath for lib in libraries]
+    return every
 
 
 def _kernel_blas():

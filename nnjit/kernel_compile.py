@@ -3,10 +3,11 @@
 The entry point calls the kernels through a table of their addresses (see
 :mod:`nnjit.kernel_calls`), so it compiles without them and they compile
 without it.  :func:`compile_kernels` uses that on a cold cache: a second
-Python process compiles the kernels of :mod:`nnjit.dense` into numba's
-cache while this one compiles the others, among them the forward and
-backward passes, and the entry point, then this one loads the helper's
-kernels from the cache (see :data:`HELPER_KERNELS`).  On two cores a cold compile of
+Python process compiles the kernels of :mod:`nnjit.dense` (and, when a call
+needs no loops, the loss and the forward pass) into numba's cache while this
+one compiles the others, among them the backward pass and the entry point,
+then this one loads the helper's kernels from the cache (see
+:data:`HELPER_KERNELS`).  On two cores a cold compile of
 float64 took 7.3-7.9 s this way, against 13.4-14.2 s in one process (9.5
 against 16.1-18.4 s in a busier hour).
 
