@@ -64,6 +64,8 @@ MAX_RUNS_PER_SAMPLE = 1000
 # Side of the square matrices whose product measures the peak speed.
 PEAK_SIZE = 2048
 PEAK_SIZE_QUICK = 1024
+# A peak sample below this share of the run's median is reported (see uneven_peaks).
+UNEVEN_PEAK = 0.75
 # What the start-up measurement covers, and the workload it trains.
 STARTUP_CHOICES = ("full", "warm", "none")
 STARTUP_WORKLOAD = "W4"
@@ -310,14 +312,36 @@ def _entry(
 
 
 def run_peaks(results: Sequence[dict[str, Any]], size: int) -> dict[str, dict[str, Any]]:
-    """Per dtype, the median of every peak sample of the run."""
+    """Per dtype, the median of every peak sample of the run, and their least and most."""
     peaks = {}
     for entry in results:
         peak = peaks.setdefault(entry["dtype"], {"size": size, "samples": []})
         peak["samples"] += entry["peak"]["samples"]
     for peak in peaks.values():
         peak["gflops"] = statistics.median(peak["samples"])
+        peak["min"] = min(peak["samples"])
+        peak["max"] = max(peak["samples"])
     return peaks
+
+
+def uneven_peaks(peaks: dict[str, dict[str, Any]]) -> list[str]:
+    """A note for each dtype whose peak samples fell below ``UNEVEN_PEAK`` of their median.
+
+    The peak is one product on every core: a sample far below the others
+    was taken while other work held a core or the machine ran slower, and
+    the runs of that round ran on such a machine too.  The percentages of
+    the peak compare medians taken over the same rounds; the paired ratios
+    compare runs seconds apart.
+    """
+    notes = []
+    for dtype, peak in peaks.items():
+        if peak["min"] < UNEVEN_PEAK * peak["gflops"]:
+            notes.append(
+                f"the {dtype} peak's samples ranged {peak['min']:.0f}-{peak['max']:.0f} GFLOP/s: "
+                "the machine's speed moved during the run; the paired ratios and the "
+                "samples in the JSON file show which rounds it slowed"
+            )
+    return notes
 
 
 def _seconds(value: float | None) -> str:
@@ -548,7 +572,9 @@ def main(argv: list[str] | None = None) -> int:
     ``peak`` (the peak's samples taken alongside, and their median
     ``gflops``), ``percent_of_peak`` (numba's GFLOP/s over that median) and
     ``notes``.  The run's ``peak`` per dtype is the median of all the
-    samples in that dtype.  ``startup`` has one entry per dtype from
+    samples in that dtype (``gflops``), with their ``min`` and ``max``; a
+    note says when the least fell below ``UNEVEN_PEAK`` of the median
+    (:func:`uneven_peaks`).  ``startup`` has one entry per dtype from
     :func:`nnjit.startup.measure_startup`, or none.
     """
     args = _parser().parse_args(argv)
@@ -644,7 +670,9 @@ def main(argv: list[str] | None = None) -> int:
 def _summary(report: dict[str, Any], names: Sequence[str]) -> str:
     machine = report["machine"]
     peaks = ", ".join(
-        f"{peak['gflops']:.1f} GFLOP/s in {dtype}" for dtype, peak in report["peak"].items()
+        f"{peak['gflops']:.1f} GFLOP/s in {dtype} ({peak['min']:.0f}-{peak['max']:.0f} "
+        "over the rounds)"
+        for dtype, peak in report["peak"].items()
     )
     quick = " (quick: shrunk workloads)" if report["quick"] else ""
     lines = [
@@ -656,7 +684,7 @@ def _summary(report: dict[str, Any], names: Sequence[str]) -> str:
         format_table(report["results"], names),
         "",
     ]
-    notes = list(report["notes"])
+    notes = list(report["notes"]) + uneven_peaks(report["peak"])
     if report["startup"]:
         first = report["startup"][0]
         lines += [

@@ -40,6 +40,10 @@ def test_report_fields_and_figures_agree(tmp_path, capsys):
     peak_samples = [sample for entry in report["results"] for sample in entry["peak"]["samples"]]
     assert len(peak_samples) == 2 and min(peak_samples) > 0
     assert report["peak"]["float64"]["gflops"] == pytest.approx(statistics.median(peak_samples))
+    assert report["peak"]["float64"]["min"] == min(peak_samples)
+    assert report["peak"]["float64"]["max"] == max(peak_samples)
+    low, high = round(min(peak_samples)), round(max(peak_samples))
+    assert f"in float64 ({low}-{high} over the rounds)" in captured.out
     assert [entry["workload"] for entry in report["results"]] == ["W1", "W3"]
     for entry in report["results"]:
         workload = wl.get(entry["workload"], quick=True)
@@ -80,6 +84,18 @@ def test_paired_speedup_takes_each_round_apart():
     # A runner that lost a run has no rounds to pair.
     samples["plain"] = [3.0, 4.0]
     assert bench._entry(wl.get("W1"), "float64", [], samples, {}, {})["paired_speedup"] is None
+
+
+def test_uneven_peak_samples_are_reported():
+    samples = [100.0, 98.0, 102.0, 74.0, 101.0]
+    results = [{"dtype": "float64", "peak": {"samples": samples}}]
+    peaks = bench.run_peaks(results, 64)
+    assert (peaks["float64"]["min"], peaks["float64"]["max"]) == (74.0, 102.0)
+    (note,) = bench.uneven_peaks(peaks)
+    assert note.startswith("the float64 peak's samples ranged 74-102 GFLOP/s")
+    # At three quarters of the median or above, nothing is said.
+    results[0]["peak"]["samples"] = [100.0, 98.0, 102.0, 75.0, 101.0]
+    assert bench.uneven_peaks(bench.run_peaks(results, 64)) == []
 
 
 def test_startup_in_fresh_processes(tmp_path, capsys):
