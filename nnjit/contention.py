@@ -37,6 +37,10 @@ import numba
 ENV = "NNJIT_ADAPTIVE_THREADS"
 LOOKS = 3
 PAUSE_SECONDS = 1e-3
+REUSE_SECONDS = 0.1
+
+# When the last count was taken (time.monotonic()), and the count.
+_last_look: tuple[float, int] | None = None
 
 
 def enabled() -> bool:
@@ -101,6 +105,22 @@ def other_running_threads() -> int:
         return 0
 
 
+def recent_other_running_threads() -> int:
+    """:func:`other_running_threads`, or its last count if taken less than ``REUSE_SECONDS`` ago.
+
+    A program that keeps a core busy does so for longer than that, and a
+    loop of small predictions then looks once per tenth of a second instead
+    of once per call.
+    """
+    global _last_look
+    last = _last_look
+    if last is not None and time.monotonic() - last[0] < REUSE_SECONDS:
+        return last[1]
+    count = other_running_threads()
+    _last_look = (time.monotonic(), count)
+    return count
+
+
 def usable_cores() -> int:
     """The cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):
@@ -131,7 +151,7 @@ def fewer_threads_when_busy() -> Iterator[int]:
     threads = numba.get_num_threads()
     use = threads
     if threads > 1 and enabled():
-        others = other_running_threads()
+        others = recent_other_running_threads()
         if others:
             machine = os.cpu_count() or 1
             use = threads_to_use(threads, usable_cores(), others, machine)

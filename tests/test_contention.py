@@ -17,6 +17,12 @@ from nnjit import contention
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
+@pytest.fixture(autouse=True)
+def no_recent_look(monkeypatch):
+    """Each test starts with no count to reuse: its first call looks."""
+    monkeypatch.setattr(contention, "_last_look", None)
+
+
 def test_procs_running_is_read_from_proc_stat():
     stat = b"cpu  1 2 3 4\nctxt 99\nprocs_running 3\nprocs_blocked 0\n"
     assert contention.procs_running(stat) == 3
@@ -108,6 +114,22 @@ def test_fewer_threads_while_busy_and_the_count_put_back(one_busy_thread):
     with pytest.raises(RuntimeError), contention.fewer_threads_when_busy():
         raise RuntimeError
     assert numba.get_num_threads() == threads
+
+
+@pytest.mark.skipif(numba.get_num_threads() < 2, reason="needs two of numba's threads")
+def test_a_count_serves_the_calls_that_closely_follow_it(one_busy_thread, monkeypatch):
+    """Within ``REUSE_SECONDS`` of a look, calls take its count; after, they look again."""
+    monkeypatch.setattr(contention, "REUSE_SECONDS", 60.0)
+    threads = numba.get_num_threads()
+    for _ in range(3):
+        with contention.fewer_threads_when_busy() as used:
+            assert used <= _expected_threads(threads)
+    assert len(one_busy_thread) == 1
+    monkeypatch.setattr(contention, "REUSE_SECONDS", 0.0)
+    for _ in range(2):
+        with contention.fewer_threads_when_busy():
+            pass
+    assert len(one_busy_thread) == 3
 
 
 @linux_only
