@@ -185,11 +185,12 @@ def _release_control() -> None:
         clear(force=True)
 
 
-# The blocks of single_threaded() open now, in every thread, and the limit
-# the first of them set.  Guarded by _sessions_lock.
+# The blocks of single_threaded() open now, in every thread, and the thread
+# counts the first of them found: (library controller, count) pairs.
+# Guarded by _sessions_lock.
 _sessions_lock = threading.Lock()
 _sessions = 0
-_limiter = None
+_found: list = []
 
 
 def _forget_sessions() -> None:
@@ -198,14 +199,32 @@ def _forget_sessions() -> None:
     The lock may also have been held, at the fork, by a thread that the
     child does not have, and would never be released.
     """
-    global _sessions_lock, _sessions, _limiter
+    global _sessions_lock, _sessions, _found
     _sessions_lock = threading.Lock()
     _sessions = 0
-    _limiter = None
+    _found = []
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_sessions)
+
+
+def _limit_to_one(controller: object) -> list:
+    """Set each library of ``controller`` to one thread; the (library, count) pairs it had.
+
+    Through each library's controller rather than threadpoolctl's ``limit``,
+    which reads every library's whole description first: an empty block of
+    :func:`single_threaded` took 29 µs with it and 19 µs without (medians of
+    five runs of 5,000), against 0.1-0.2 ms for a prediction of ten samples
+    through W3's network.
+    """
+    found = []
+    for library in controller.lib_controllers:
+        count = library.get_num_threads()
+        if count is not None:
+            found.append((library, count))
+            library.set_num_threads(1)
+    return found
 
 
 @contextlib.contextmanager
@@ -228,7 +247,7 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
     fit to end put back two threads while the other still ran, then the
     other's end left BLAS at one thread for the rest of the process.
     """
-    global _sessions, _limiter
+    global _sessions, _found
     try:
         controller = _kernel_blas()
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
@@ -237,7 +256,7 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
     with _sessions_lock:
         if _sessions == 0:
             _release_control()
-            _limiter = controller.limit(limits=1)
+            _found = _limit_to_one(controller)
         _sessions += 1
     try:
         # Stopping the workers joins them: a product that another thread is
@@ -252,6 +271,7 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
             _sessions -= 1
             if _sessions == 0:
                 _release_control()
-                _limiter.restore_original_limits()
-                _limiter = None
+                for library, count in _found:
+                    library.set_num_threads(count)
+                _found = []
                 _release_control()
