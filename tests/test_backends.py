@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 
 import nnjit
-from nnjit import epoch
-from nnjit.backends import BACKENDS, CHUNK_ROWS
+from nnjit import backends, epoch
+from nnjit.backends import BACKENDS, CHUNK_ROWS, REUSED_ROWS
 from nnjit.contention import ENV as ADAPTIVE_ENV
 from nnjit.dense import SPLITS, TRANSPOSED, blocks_here, splits_any
 from nnjit.kernel_calls import (
@@ -96,6 +97,84 @@ def test_inference_in_chunks_matches_numpy():
     reference.params = net.params
     np.testing.assert_allclose(net.forward(X), reference.forward(X), rtol=1e-13)
     assert net.loss(X, y) == pytest.approx(reference.loss(X, y), rel=1e-13)
+
+
+def test_calls_without_steps_reuse_the_buffers_of_the_same_shapes():
+    layout = build_layout((784, 30, 10), "sigmoid", "sigmoid", "mse")
+    first, second = (BACKENDS["numba"](layout, np.dtype("float64")) for _ in range(2))
+    work = first._call_workspace(10)
+    assert second._call_workspace(10) is work  # another network of the same shapes
+    assert first._call_workspace(11) is not work
+    assert BACKENDS["numba"](layout, np.dtype("float32"))._call_workspace(10) is not work
+    big = first._call_workspace(REUSED_ROWS + 1)
+    assert first._call_workspace(REUSED_ROWS + 1) is not big
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(first._call_workspace(10)))
+    thread.start()
+    thread.join()
+    assert seen[0] is not first._call_workspace(10)  # each thread has its own
+
+
+def _evaluations(net, X, y, rows):
+    """Outputs, losses and gradients of batches of ``rows``, then of 10, then of ``rows`` again."""
+    found = []
+    for n in (rows, 10, rows):
+        found += [net.forward(X[:n]), net.loss(X[:n], y[:n])]
+        found += net.loss_and_grad(net.params, X[:n], y[:n])
+    return found
+
+
+@pytest.mark.parametrize("sizes", [(784, 30, 10), (64, 128, 128, 10), (2, 10, 3)])
+def test_reused_buffers_give_what_new_ones_give(sizes, monkeypatch):
+    """Alternating outputs, losses and gradients, and the shapes of the calls."""
+    rng = np.random.default_rng(0)
+    X = rng.random((200, sizes[0]))
+    y = rng.integers(0, sizes[-1], 200)
+    net = nnjit.Network(list(sizes), "relu", "softmax", "cross_entropy", seed=0)
+    net.fit(X, y, epochs=1, batch_size=10, lr=0.05, seed=0)
+    for rows in (1, 7, 200):
+        reused = _evaluations(net, X, y, rows)
+        monkeypatch.setattr(backends, "REUSED_ROWS", 0)
+        new = _evaluations(net, X, y, rows)
+        monkeypatch.undo()
+        for a, b in zip(reused, new, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_predictions_in_several_threads_at_once_match_those_in_one():
+    """Each thread predicts its own samples, with buffers of its own."""
+    rng = np.random.default_rng(1)
+    inputs = [rng.random((10, 784)) for _ in range(3)]
+    net = nnjit.Network([784, 30, 10], "sigmoid", "sigmoid", "mse", seed=0)
+    expected = [net.forward(X) for X in inputs]
+    wrong = [0] * len(inputs)
+
+    def worker(index):
+        for _ in range(300):
+            wrong[index] += not np.array_equal(net.forward(inputs[index]), expected[index])
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == [0] * len(inputs)
+
+
+def test_a_backend_plans_each_shape_once_and_keeps_a_bounded_number(monkeypatch):
+    layout = build_layout((784, 30, 10), "sigmoid", "sigmoid", "mse")
+    backend = BACKENDS["numba"](layout, np.dtype("float64"))
+    made = []
+
+    def plan():
+        made.append(1)
+        return len(made)
+
+    assert backend._planned(("key", 1), plan) == backend._planned(("key", 1), plan) == 1
+    assert backend._planned(("key", 2), plan) == 2
+    monkeypatch.setattr(backends, "MAX_PLANS", 2)
+    assert backend._planned(("key", 3), plan) == 3  # full: the plans are made anew
+    assert backend._planned(("key", 1), plan) == 4
 
 
 @pytest.mark.parametrize(
