@@ -88,8 +88,9 @@ class NumbaBackend:
         """``plan()``, made once per ``key`` and the process's blocks (:func:`blocks_here`).
 
         What a call does with its batch sizes depends on them and the
-        layer sizes alone; worked out for every call it took about 20 µs
-        of a 0.2 ms prediction of ten samples through W3's network.
+        layer sizes alone.  For a prediction of ten samples through W3's
+        network, working it out took 8.5 µs of the call's 0.1-0.2 ms, and
+        looking it up 1.4 µs.
         """
         key = (*key, blocks_here())
         if key not in self._plans:

@@ -19,10 +19,14 @@ import ctypes
 import os
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from numba import types
 from numba.extending import overload
 from numba.np.linalg import ensure_blas
+
+if TYPE_CHECKING:
+    from threadpoolctl import LibController, ThreadpoolController
 
 ensure_blas()
 
@@ -190,7 +194,7 @@ def _release_control() -> None:
 # Guarded by _sessions_lock.
 _sessions_lock = threading.Lock()
 _sessions = 0
-_found: list = []
+_found: list[tuple[LibController, int]] = []
 
 
 def _forget_sessions() -> None:
@@ -209,7 +213,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_sessions)
 
 
-def _limit_to_one(controller: object) -> list:
+def _limit_to_one(controller: ThreadpoolController) -> list[tuple[LibController, int]]:
     """Set each library of ``controller`` to one thread; the (library, count) pairs it had.
 
     Through each library's controller rather than threadpoolctl's ``limit``,
