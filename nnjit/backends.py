@@ -84,19 +84,19 @@ class NumbaBackend:
         self.dtype = dtype
         self._plans: dict[tuple, object] = {}
 
-    def _planned(self, key: tuple, plan: Callable[[], T]) -> T:
-        """``plan()``, made once per ``key`` and the process's blocks (:func:`blocks_here`).
+    def _planned(self, plan: Callable[..., T], *args: object) -> T:
+        """``plan(*args)``, made once per plan, ``args`` and the process's blocks.
 
-        What a call does with its batch sizes depends on them and the
-        layer sizes alone.  For a prediction of ten samples through W3's
-        network, working it out took 8.5 µs of the call's 0.1-0.2 ms, and
-        looking it up 1.4 µs.
+        The blocks: :func:`blocks_here`.  What a call does with its batch
+        sizes depends on them and the layer sizes alone.  For a prediction
+        of ten samples through W3's network, working it out took 8.5 µs of
+        the call's 0.1-0.2 ms, and looking it up 1.4 µs.
         """
-        key = (*key, blocks_here())
+        key = (plan.__name__, *args, blocks_here())
         if key not in self._plans:
             if len(self._plans) >= MAX_PLANS:
                 self._plans.clear()
-            self._plans[key] = plan()
+            self._plans[key] = plan(*args)
         return self._plans[key]
 
     @property
@@ -181,8 +181,7 @@ class NumbaBackend:
         kept transposed, is split into blocks (:meth:`_transposed_blocks`).
         ``training``: the calls train, with ``plain`` SGD if so.
         """
-        key = ("pinning", rows, training, plain)
-        pinning = self._planned(key, lambda: self._pinning(rows, training, plain))
+        pinning = self._planned(self._pinning, rows, training, plain)
         if pinning == UNPINNED:
             return contextlib.nullcontext()
         if pinning == PINNED:
@@ -384,9 +383,9 @@ class NumbaBackend:
         batches = (batch_size, n_samples % batch_size)
         rows = work.inputs.shape[0]
         training, plain = task == epoch.TRAIN, bool(cfg.momentum == 0)
-        key = ("options", rows, batches, training, plain, work.partial.size > 0)
+        partial = work.partial.size > 0
         splits, blocks, needed = self._planned(
-            key, lambda: self._options(rows, batches, training, plain, work.partial.size > 0)
+            self._options, rows, batches, training, plain, partial
         )
         work.scal[SPLITS] = splits
         work.scal[TRANSPOSED] = blocks

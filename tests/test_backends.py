@@ -166,15 +166,15 @@ def test_a_backend_plans_each_shape_once_and_keeps_a_bounded_number(monkeypatch)
     backend = BACKENDS["numba"](layout, np.dtype("float64"))
     made = []
 
-    def plan():
-        made.append(1)
+    def plan(shape):
+        made.append(shape)
         return len(made)
 
-    assert backend._planned(("key", 1), plan) == backend._planned(("key", 1), plan) == 1
-    assert backend._planned(("key", 2), plan) == 2
+    assert backend._planned(plan, 1) == backend._planned(plan, 1) == 1
+    assert backend._planned(plan, 2) == 2
     monkeypatch.setattr(backends, "MAX_PLANS", 2)
-    assert backend._planned(("key", 3), plan) == 3  # full: the plans are made anew
-    assert backend._planned(("key", 1), plan) == 4
+    assert backend._planned(plan, 3) == 3  # full: the plans are made anew
+    assert backend._planned(plan, 1) == 4
 
 
 @pytest.mark.parametrize(
