@@ -156,14 +156,15 @@ class NumbaBackend:
             return 0
         return transposed_blocks(sizes, rows, blocks_here(), self.dtype, plain)
 
-    def _split_sizes(self, rows: int, training: bool) -> tuple[int, ...]:
+    def _split_sizes(self, rows: int, training: bool) -> tuple[tuple[int, ...], bool]:
         """The layer sizes whose products batches of ``rows`` may split over their inputs.
 
         All of them, except a first layer that training keeps transposed
-        (see :mod:`nnjit.transposed`), whose products never split.
+        (see :mod:`nnjit.transposed`), whose products never split; and
+        whether they start with the first layer.
         """
         sizes = self.layout.sizes
-        return sizes[1:] if self._transposed_blocks(rows, training) else sizes
+        return (sizes[1:], False) if self._transposed_blocks(rows, training) else (sizes, True)
 
     def _blas_pinned(
         self, rows: int, stop_waiting: bool = False, training: bool = False, plain: bool = False
@@ -194,7 +195,8 @@ class NumbaBackend:
         if not weights:
             return UNPINNED
         blocks = blocks_here()
-        splits = split_buffer_size(self._split_sizes(rows, training), rows, blocks) > 0
+        layers, first = self._split_sizes(rows, training)
+        splits = split_buffer_size(layers, rows, blocks, first) > 0
         split_first = self._transposed_blocks(rows, training, plain) > 1
         if blocks == 1 or (rows * max(weights) < PARALLEL_MIN_WORK and not (splits or split_first)):
             return PINNED
@@ -400,8 +402,8 @@ class NumbaBackend:
         inputs.
         """
         blocks = self._transposed_blocks(rows, training, plain)
-        layers = self._split_sizes(rows, training)
-        splits = partial and splits_any(layers, batches, blocks_here())
+        layers, first = self._split_sizes(rows, training)
+        splits = partial and splits_any(layers, batches, blocks_here(), first)
         # A product goes to the loops if it is too small for BLAS (see
         # nnjit.dense.use_blas): a batch with too few rows, or a layer with
         # too few weights.

@@ -95,7 +95,7 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
         types.none(matrix, i, i, i),  # ACTIVATE_ROWS
         types.none(matrix, matrix, i, i, i),  # DERIVATIVE_ROWS
         types.float64(i, i, matrix, matrix, matrix, matrix, losses, rows),  # OUTPUT_DELTA
-        i(i, i, i, vector),  # SPLIT_BLOCKS
+        i(i, i, i, vector, flag),  # SPLIT_BLOCKS
         types.none(matrix, vector, matrix, i, i),  # SUM_BLOCKS
         types.none(i, types.UniTuple(matrix, 5), vector, i, vector, i, i, rows),  # PARALLEL_INPUTS
         types.none(i, matrix, matrix, vector, matrix, i, vector, i, i, i, i),  # TRANSPOSED_ROWS

@@ -157,7 +157,7 @@ def forward(kernels, params, table, X, work, logits, source, rows, check, pendin
         finite = dense_forward(
             kernels, A, W, b, Z, IDENTITY if keep_logits else code, work.scal, scale,
             source if first else A, rows if first else rows[:0], check and first,
-            work.partial, transposed, pending,
+            work.partial, first, transposed, pending,
         )  # fmt: skip
         if not finite:
             return False
@@ -279,7 +279,7 @@ def backward(kernels, params, table, X, work, optimizer, step, defer):
             V = layer_params(velocity, table, layer)[0]
         if not (stepped or (defer and transposed)):  # defer implies plain SGD
             stepped = dense_outer(
-                kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, transposed
+                kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, layer == 0, transposed
             )
         if lazy and not 0.5 <= scal[scale] <= 2:
             settle_scale(W, scal, scale)

@@ -27,9 +27,11 @@ from nnjit.sgd import SGDConfig
 from nnjit.transposed import transposed_blocks
 
 # Big enough for parallel row blocks (2**20 multiply-adds per product), which
-# also take the momentum step; and, in mini-batches of ten, for blocks over
-# the inputs (see nnjit.dense.split_blocks), and without momentum for a first
-# layer kept transposed and split over the cores (see nnjit.transposed).
+# also take the momentum step; in batches of 32 the first layer has few rows
+# for its 300 inputs and is split over them instead, and so are, in
+# mini-batches of ten, the hidden layers (see nnjit.dense.split_blocks); and
+# without momentum for a first layer kept transposed and split over the cores
+# (see nnjit.transposed).
 SCRIPT = """
 import hashlib, sys
 import numpy as np
@@ -40,7 +42,8 @@ rng = np.random.default_rng(0)
 X = rng.random((515, 300))
 y = rng.integers(0, 10, 515)
 for dtype in ("float64", "float32"):
-    for kwargs in ({"momentum": 0.9}, {"l2": 1e-3}, {"batch_size": 1, "epochs": 1}):
+    for kwargs in ({"momentum": 0.9}, {"l2": 1e-3}, {"batch_size": 32, "momentum": 0.9},
+                   {"batch_size": 1, "epochs": 1}):
         net = nnjit.Network([300, 256, 10], "relu", "softmax", "cross_entropy",
                             dtype=dtype, seed=0)
         net.fit(X, y, **{"epochs": 2, "batch_size": 128, "lr": 0.05, "seed": 0, **kwargs})

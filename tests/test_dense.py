@@ -65,6 +65,9 @@ SHAPES = {
     "blas, one output": (40, 300, 1),
     "parallel blocks": (256, 64, 64),
     "split over the inputs": (10, 200, 80),
+    # Large enough for row blocks, but a first layer with few rows for its
+    # inputs: split over the inputs all the same, as W4's first layer is.
+    "first layer, few rows": (32, 512, 64),
     # Kept transposed, these take three outputs and five samples at a time:
     # two outputs and three samples are left over.
     "five samples at a time": (13, 300, 8),
@@ -96,7 +99,7 @@ def _forward(A, W, b, Z, code, scal, slot, partial=None, transposed=False):
     partial = _partial(A, W) if partial is None else partial
     table = kernel_table(W.dtype)
     W = np.ascontiguousarray(W.T) if transposed else W
-    args = (A, NO_ROWS, False, partial, transposed, (False, A, Z))
+    args = (A, NO_ROWS, False, partial, True, transposed, (False, A, Z))
     return dense_forward(table, A, W, b, Z, code, scal, slot, *args)
 
 
@@ -125,35 +128,54 @@ def test_shapes_reach_their_paths():
     assert n_blocks(rows, k, m, k, scal) == min(MAX_BLOCKS, k // 16)
     # Loops over tiny layers stay on one thread, however many samples.
     assert n_blocks(1 << 16, 4, 8, 1 << 16, scal) == 1
-    assert split_blocks(rows, k, m, scal) == 1
+    for first in (False, True):
+        assert split_blocks(rows, k, m, scal, first) == 1
     split = SHAPES["split over the inputs"]
     assert n_blocks(*split, split[0], scal) == 1
-    assert split_blocks(*split, scal) == min(MAX_BLOCKS, split[1] // 64)
-    assert split_blocks(*SHAPES["blas"], scal) == 1
+    assert split_blocks(*split, scal, False) == min(MAX_BLOCKS, split[1] // 64)
+    assert split_blocks(*SHAPES["blas"], scal, True) == 1
+    # Row blocks in a hidden layer; over the inputs in the first layer.
+    few = SHAPES["first layer, few rows"]
+    assert n_blocks(*few, few[0], scal) == min(MAX_BLOCKS, few[0] // 16)
+    assert split_blocks(*few, scal, False) == 1
+    assert split_blocks(*few, scal, True) == min(MAX_BLOCKS, few[1] // 64)
     # The compiled code takes the limit from the slots, not as a constant.
     for limit in (1, 3, BLOCK_LIMIT):
         scal[BLOCKS] = limit
         assert n_blocks(rows, k, m, rows, scal) == min(limit, rows // 16)
-        assert split_blocks(*split, scal) == min(limit, split[1] // 64)
+        assert split_blocks(*split, scal, False) == min(limit, split[1] // 64)
+        assert split_blocks(*few, scal, True) == min(limit, few[1] // 64)
 
 
-@pytest.mark.parametrize("sizes", [(784, 30, 10), (200, 80, 3), (784, 512, 512, 10), (64, 128, 10)])
+# W3's, W5's, W4's and W6's networks among them.
+SPLIT_SIZES = [(784, 30, 10), (200, 80, 3), (784, 512, 512, 10), (784, 100, 10), (64, 128, 10)]
+
+
+def _layers(sizes, first=True):
+    """``(n_in, n_out, first)`` of each layer; ``first``: ``sizes[:2]`` is the first layer."""
+    pairs = itertools.pairwise(sizes)
+    return [(k, m, first and index == 0) for index, (k, m) in enumerate(pairs)]
+
+
+@pytest.mark.parametrize("sizes", SPLIT_SIZES)
 @pytest.mark.parametrize("rows", [1, 10, 40, 200])
-def test_the_split_buffer_holds_every_split_product(sizes, rows):
+@pytest.mark.parametrize("first", [True, False], ids=["", "first layer left out"])
+def test_the_split_buffer_holds_every_split_product(sizes, rows, first):
     """Every batch of up to ``rows`` samples finds room for its blocks: no write past the end."""
     scal = make_scalars(np.dtype("float64"))
     for blocks in (1, 2, 3, BLOCK_LIMIT):
         scal[BLOCKS] = blocks
-        size = split_buffer_size(sizes, rows, blocks)
+        size = split_buffer_size(sizes, rows, blocks, first)
         needed = [
-            split_blocks(r, k, m, scal) * r * m
+            split_blocks(r, k, m, scal, is_first) * r * m
             for r in range(1, rows + 1)
-            for k, m in itertools.pairwise(sizes)
-            if split_blocks(r, k, m, scal) > 1
+            for k, m, is_first in _layers(sizes, first)
+            if split_blocks(r, k, m, scal, is_first) > 1
         ]
         assert max(needed, default=0) <= size
-        if blocks > 1 and sizes == (784, 30, 10) and rows >= 10:
-            assert needed  # the case the split is for: W3's first layer
+        # The cases the split is for: W3's first layer, and W4's in batches of 10-196.
+        if blocks > 1 and first and sizes[:2] in ((784, 30), (784, 100)) and rows >= 10:
+            assert needed
 
 
 @TRANSPOSED
@@ -183,7 +205,7 @@ def test_forward_gathers_and_checks_its_batch(shape, value, transposed, dtype):
     stored = np.ascontiguousarray(W.T) if transposed else W
 
     def forward(data, check):
-        args = (data, order, check, partial, transposed, (False, batch, Z))
+        args = (data, order, check, partial, True, transposed, (False, batch, Z))
         return dense_forward(table, batch, stored, b, Z, code, scal, one, *args)
 
     assert forward(source, True)
@@ -253,15 +275,17 @@ def test_input_grad_with_the_step(shape, activation, l2, dtype):
         np.testing.assert_array_equal(W, before)
 
 
-@pytest.mark.parametrize("sizes", [(784, 30, 10), (200, 80, 3), (784, 512, 512, 10), (64, 128, 10)])
-def test_the_python_rule_of_splits_is_the_compiled_one(sizes):
+@pytest.mark.parametrize("sizes", SPLIT_SIZES)
+@pytest.mark.parametrize("first", [True, False], ids=["", "first layer left out"])
+def test_the_python_rule_of_splits_is_the_compiled_one(sizes, first):
     """``splits_any`` decides which calls load the split kernel: it must agree."""
     scal = make_scalars(np.dtype("float64"))
     for blocks in (1, 2, 3, BLOCK_LIMIT):
         scal[BLOCKS] = blocks
         for r in range(1, 300):
-            compiled = any(split_blocks(r, k, m, scal) > 1 for k, m in itertools.pairwise(sizes))
-            assert splits_any(sizes, (r,), blocks) == compiled, (blocks, r)
+            layers = _layers(sizes, first)
+            compiled = any(split_blocks(r, k, m, scal, is_first) > 1 for k, m, is_first in layers)
+            assert splits_any(sizes, (r,), blocks, first) == compiled, (blocks, r)
 
 
 def test_a_workspace_allows_splits_only_where_a_product_may_split():
@@ -277,13 +301,14 @@ def test_a_workspace_allows_splits_only_where_a_product_may_split():
         allowed = work.scal.copy()
         allowed[SPLITS] = 1
         if not may_split:
-            for k, m in itertools.pairwise(sizes):
+            for k, m, first in _layers(sizes):
                 for r in range(1, rows + 1):
-                    assert split_blocks(r, k, m, allowed) == 1
-        if sizes == (784, 30, 10):
+                    assert split_blocks(r, k, m, allowed, first) == 1
+        if sizes in ((784, 30, 10), (784, 100, 10)):
             assert may_split == (MAX_BLOCKS > 1)
     scal = make_scalars(np.dtype("float64"), splits=False)
-    assert split_blocks(*SHAPES["split over the inputs"], scal) == 1
+    assert split_blocks(*SHAPES["split over the inputs"], scal, False) == 1
+    assert split_blocks(*SHAPES["first layer, few rows"], scal, True) == 1
 
 
 def test_a_split_forward_pass_without_room_for_its_blocks_runs_whole(dtype):
@@ -326,7 +351,7 @@ def _outer(A, dZ, C, scal, alpha, beta, transposed):
     stored = np.ascontiguousarray(C.T) if transposed else C
     slots = np.int64(alpha), np.int64(beta)
     dense_outer(
-        kernel_table(dZ.dtype), A, dZ, stored, scal, *slots, stored, stored, False, transposed
+        kernel_table(dZ.dtype), A, dZ, stored, scal, *slots, stored, stored, False, True, transposed
     )
     return stored.T if transposed else stored
 
@@ -371,7 +396,7 @@ def test_a_transposed_forward_pass_takes_the_pending_step_first(shape, blocks, l
     _forward(A, apart, b, expected, code, scal, one, transposed=True)
     stored = np.ascontiguousarray(W.T)
     Z = np.full_like(expected, np.nan)
-    args = (A, NO_ROWS, False, _partial(A, W), True, (True, A_step, dZ))
+    args = (A, NO_ROWS, False, _partial(A, W), True, True, (True, A_step, dZ))
     dense_forward(kernel_table(W.dtype), A, stored, b, Z, code, scal, one, *args)
     np.testing.assert_array_equal(stored.T, apart)
     np.testing.assert_array_equal(Z, expected)
@@ -393,7 +418,7 @@ def test_a_transposed_product_gives_the_same_bits_split_or_as_one_block(shape, p
     code, one = ACTIVATIONS["relu"], np.int64(ONE)
     expected = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
     _forward(A, W, b, expected, code, make_scalars(np.dtype(dtype)), one, transposed=True)
-    args = (A, NO_ROWS, False, _partial(A, W), True, (False, A, dZ))
+    args = (A, NO_ROWS, False, _partial(A, W), True, True, (False, A, dZ))
     for _ in range(CHOICE_TRIAL + 4):
         Z = np.full_like(expected, np.nan)
         dense_forward(kernel_table(W.dtype), A, stored, b, Z, code, scal, one, *args)
@@ -410,17 +435,17 @@ def test_momentum_step_in_the_blocks_equals_the_serial_step(shape, nesterov, dty
     dt = np.dtype(dtype).type
     cfg = SGDConfig(dt(0.1), dt(0.9), nesterov, dt(0.01))
     scal = make_scalars(np.dtype(dtype))
-    blocks = max(n_blocks(A.shape[0], k, m, k, scal), split_blocks(A.shape[0], k, m, scal))
+    blocks = max(n_blocks(A.shape[0], k, m, k, scal), split_blocks(A.shape[0], k, m, scal, True))
     scal[[MINUS_LR, MOMENTUM, L2, NESTEROV]] = -cfg.lr, cfg.momentum, cfg.l2, nesterov
     V = np.random.default_rng(5).standard_normal(W.shape).astype(dtype)
     G = np.empty_like(W)
     one, zero = np.int64(ONE), np.int64(ZERO)
-    dense_outer(kernel_table(dZ.dtype), A, dZ, G, scal, one, zero, W, V, False, False)
+    dense_outer(kernel_table(dZ.dtype), A, dZ, G, scal, one, zero, W, V, False, True, False)
     W_serial, V_serial = W.copy(), V.copy()
     sgd_step(W_serial.ravel(), G.ravel(), V_serial.ravel(), cfg, cfg.l2, 0, W.size)
     G_blocks = np.empty_like(W)
     table = kernel_table(dZ.dtype)
-    stepped = dense_outer(table, A, dZ, G_blocks, scal, one, zero, W, V, True, False)
+    stepped = dense_outer(table, A, dZ, G_blocks, scal, one, zero, W, V, True, True, False)
     assert stepped == (blocks > 1)
     np.testing.assert_array_equal(G_blocks, G)
     if stepped:

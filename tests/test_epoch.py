@@ -8,6 +8,7 @@ from conftest import assert_close, make_problem, twin
 
 import nnjit
 from nnjit import backends
+from nnjit.dense import blocks_here, split_count
 from nnjit.transposed import transposed_blocks, transposes_first
 
 FIT_CASES = {
@@ -118,6 +119,25 @@ def test_products_split_over_the_inputs_match_numpy(hidden, kwargs, dtype):
     # At lr 0.05 the ReLU network's rounding differences grow a thousandfold
     # in two epochs, on either code path.
     kwargs = {"epochs": 2, "batch_size": 10, "lr": 0.01, "seed": 2, **kwargs}
+    _assert_fit_matches_numpy(net, X, y, kwargs, dtype)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"l2": 0.01}, {"momentum": 0.9}], ids=["plain", "L2", "momentum"]
+)
+def test_a_first_layer_with_few_rows_for_its_inputs_matches_numpy(kwargs, dtype):
+    """Batches of 32 through a 512 x 64 first layer: split over its inputs, not its rows.
+
+    Its product is large enough for row blocks, but the batch has few rows
+    for the layer's inputs (see :func:`nnjit.dense.split_blocks`); the
+    hidden layer behind it is not split.  The last batch has 20 rows.
+    """
+    sizes, n = (512, 64, 10), 32 * 3 + 20
+    blocks = blocks_here()
+    assert split_count(32, *sizes[:2], blocks, True) == min(blocks, 512 // 64)
+    assert split_count(32, *sizes[:2], blocks, False) == 1  # in a hidden layer: row blocks
+    net, X, y = make_problem("relu", "softmax", "cross_entropy", sizes=sizes, n=n, dtype=dtype)
+    kwargs = {"epochs": 2, "batch_size": 32, "lr": 0.01, "seed": 2, **kwargs}
     _assert_fit_matches_numpy(net, X, y, kwargs, dtype)
 
 

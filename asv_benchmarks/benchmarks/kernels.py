@@ -68,6 +68,10 @@ LAYERS = {
     "W5 512x512 b256": (256, 512, 512, "relu"),
     "W6 128x128 b1": (1, 128, 128, "relu"),
 }
+# The layers above that are their network's first: they have no input
+# gradient, and may split their products where hidden layers would not
+# (see nnjit.dense.split_blocks).
+FIRST_LAYERS = ("W2 1x64 b201", "W3 784x30 b10", "W4 784x100 b200")
 
 
 def _layer_arrays(bench: object, layer: str, dtype: str) -> None:
@@ -103,8 +107,9 @@ class DenseKernels:
         self.scal = dense.make_scalars(np.dtype(dtype))
         self.one = np.int64(dense.ONE)  # the slot of W's factor: 1
         self.no_rows = np.empty(0, dtype=np.int64)  # no batch to gather
-        # Room for the blocks of a product split over the inputs (W3's).
-        size = dense.split_buffer_size((n_in, n_out), rows, dense.blocks_here())
+        # Room for the blocks of a product split over the inputs (W3's, W4's).
+        self.first = layer in FIRST_LAYERS
+        size = dense.split_buffer_size((n_in, n_out), rows, dense.blocks_here(), self.first)
         self.partial = np.empty(size, dtype=dtype)
         self.kernels = kernel_table(np.dtype(dtype))
         self.limiter = common.pin_blas(backend)
@@ -119,7 +124,8 @@ class DenseKernels:
         if backend == "numba":
             args = (self.kernels, self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
             pending = (False, self.X, self.Z)  # no step to take first
-            dense.dense_forward(*args, self.X, self.no_rows, False, self.partial, False, pending)
+            rest = (self.X, self.no_rows, False, self.partial, self.first, False, pending)
+            dense.dense_forward(*args, *rest)
         else:
             reference.ACTIVATIONS[self.name](self.X @ self.W + self.b)
 
@@ -133,9 +139,8 @@ class DenseKernels:
     def time_weight_grad(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
             dW, one, zero = self.dW, np.int64(dense.ONE), np.int64(dense.ZERO)
-            dense.dense_outer(
-                self.kernels, self.X, self.dZ, dW, self.scal, one, zero, dW, dW, False, False
-            )
+            args = (self.kernels, self.X, self.dZ, dW, self.scal, one, zero, dW, dW)
+            dense.dense_outer(*args, False, self.first, False)
         else:
             self.X.T @ self.dZ
 
@@ -180,7 +185,8 @@ class TransposedFirstLayer:
         one = np.int64(dense.ONE)
         args = (self.kernels, self.X, self.WT, self.b, self.Z, self.code, self.scal, one)
         pending = (stepping, self.X, self.dZ)
-        dense.dense_forward(*args, self.X, self.no_rows, False, self.no_partial, True, pending)
+        no_partial = self.no_partial
+        dense.dense_forward(*args, self.X, self.no_rows, False, no_partial, True, True, pending)
 
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
@@ -198,6 +204,6 @@ class TransposedFirstLayer:
     def time_step(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
             args = (self.kernels, self.X, self.dZ, self.WT, self.scal, *self.slots)
-            dense.dense_outer(*args, self.WT, self.WT, False, True)
+            dense.dense_outer(*args, self.WT, self.WT, False, True, True)
         else:
             self.W += self.scal[dense.MINUS_LR] * (self.X.T @ self.dZ)
