@@ -227,11 +227,11 @@ def split_blocks(batch, n_in, n_out, scal, first):
     and a result of at most ``SPLIT_MAX_RESULT`` values: each core then
     keeps its rows of ``W`` and its columns of the batch in its cache from
     the forward product to the step, and the blocks' partial results, which
-    one core adds up, stay small.  Batches of 32 to 128 samples through a
-    784 x 100 first layer trained 5-27 % faster so (the README's Threads
-    section gives the measurements).  W4's batches of 200, 3.9 inputs a row,
-    gained 3-7 %, less than the 1-2 s that compiling the split's kernel
-    adds to a cold first fit, which W4 otherwise does without.
+    one core adds up, stay small.  Batches of 32 and 64 samples through a
+    784 x 100 first layer trained in 0.65-0.85 of the time of row blocks,
+    and batches of 128 in 0.95-1.01 (``docs/performance.md``).  W4's
+    batches of 200, 3.9 inputs a row, keep row blocks: split, they gained
+    3-7 %, while a cold first fit of W4 would compile the split's kernel.
     """
     if scal[SPLITS] == 0:
         return 1
