@@ -190,14 +190,19 @@ def test_forward(shape, activation, transposed, dtype):
 
 
 @TRANSPOSED
-@pytest.mark.parametrize("value", [np.nan, -np.inf])
-def test_forward_gathers_and_checks_its_batch(shape, value, transposed, dtype):
-    """The first layer copies a shuffled batch's rows in, and tests them, before its product."""
+@pytest.mark.parametrize("value", [np.nan, -np.inf, np.inf])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_forward_gathers_and_checks_its_batch(shape, value, activation, transposed, dtype):
+    """The first layer copies a shuffled batch's rows in, and tests them, before its product.
+
+    Sigmoid maps an infinite input to a finite output: a check of the
+    layer's output would miss it.
+    """
     A, W, b, _ = _arrays(shape, dtype)
     rows = A.shape[0]
     source = np.random.default_rng(1).standard_normal((2 * rows + 3, A.shape[1])).astype(dtype)
     order = np.random.default_rng(2).permutation(len(source))[:rows]
-    code, scal, one = ACTIVATIONS["relu"], make_scalars(np.dtype(dtype)), np.int64(ONE)
+    code, scal, one = ACTIVATIONS[activation], make_scalars(np.dtype(dtype)), np.int64(ONE)
     batch = np.full_like(A, np.nan)
     Z = np.full((rows, W.shape[1]), np.nan, dtype=dtype)
     partial = _partial(A, W)
@@ -220,6 +225,23 @@ def test_forward_gathers_and_checks_its_batch(shape, value, transposed, dtype):
         bad[where, -1] = value
         assert forward(bad, True) == finite
         assert forward(bad, False)
+
+
+@TRANSPOSED
+def test_a_finite_batch_whose_product_overflows_passes_the_check(shape, transposed, dtype):
+    """A product that overflows from finite inputs is no bad input: the check is of the inputs."""
+    A, W, b, _ = _arrays(shape, dtype)
+    big = np.sqrt(np.finfo(dtype).max) * 4
+    A = np.abs(A) * big + big
+    W = (np.abs(W) * big + big).astype(dtype)
+    A = A.astype(dtype)
+    assert np.isfinite(A).all() and np.isfinite(W).all()
+    Z = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
+    code, scal, one = ACTIVATIONS["relu"], make_scalars(np.dtype(dtype)), np.int64(ONE)
+    stored = np.ascontiguousarray(W.T) if transposed else W
+    args = (A, NO_ROWS, True, _partial(A, W), True, transposed, (False, A, Z))
+    assert dense_forward(kernel_table(W.dtype), A, stored, b, Z, code, scal, one, *args)
+    assert np.isinf(Z).all()
 
 
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "leaky_relu"])
