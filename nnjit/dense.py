@@ -237,10 +237,20 @@ def split_blocks(batch, n_in, n_out, scal, first):
         return 1
     if batch * n_in * n_out < SPLIT_MIN_WORK or not use_blas(batch, n_in, n_out):
         return 1
-    few_rows = first and n_in >= INPUTS_PER_ROW * batch and batch * n_out <= SPLIT_MAX_RESULT
-    if n_blocks(batch, n_in, n_out, batch, scal) > 1 and not few_rows:
+    few = first and few_rows(batch, n_in, n_out)
+    if n_blocks(batch, n_in, n_out, batch, scal) > 1 and not few:
         return 1
     return max(1, min(int(scal[BLOCKS]), n_in // MIN_BLOCK_INPUTS))
+
+
+@inline
+def few_rows(batch, n_in, n_out):
+    """Whether a first layer's batch has few rows for its inputs (see :func:`split_blocks`).
+
+    The compiled rule and its Python twin :func:`split_count` (through
+    ``few_rows.py_func``) share this one statement of it.
+    """
+    return n_in >= INPUTS_PER_ROW * batch and batch * n_out <= SPLIT_MAX_RESULT
 
 
 @inline
@@ -996,8 +1006,8 @@ def split_count(rows: int, n_in: int, n_out: int, blocks: int, first: bool) -> i
     work = rows * n_in * n_out
     if work < SPLIT_MIN_WORK or rows < BLAS_MIN_ROWS or n_in * n_out < BLAS_MIN_WEIGHTS:
         return 1
-    few_rows = first and n_in >= INPUTS_PER_ROW * rows and rows * n_out <= SPLIT_MAX_RESULT
-    if work >= PARALLEL_MIN_WORK and min(blocks, rows // MIN_BLOCK_ROWS) > 1 and not few_rows:
+    few = first and few_rows.py_func(rows, n_in, n_out)
+    if work >= PARALLEL_MIN_WORK and min(blocks, rows // MIN_BLOCK_ROWS) > 1 and not few:
         return 1  # row blocks
     return max(1, min(blocks, n_in // MIN_BLOCK_INPUTS))
 
