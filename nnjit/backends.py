@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import numba
@@ -187,7 +187,7 @@ class NumbaBackend:
             return contextlib.nullcontext()
         if pinning == PINNED:
             return single_threaded(stop_waiting=stop_waiting)
-        return _pinned_beside_other_work(stop_waiting)
+        return _PinnedBesideOtherWork(stop_waiting)
 
     def _pinning(self, rows: int, training: bool, plain: bool) -> int:
         """How :meth:`_blas_pinned` holds BLAS for a batch of ``rows``."""
@@ -455,10 +455,32 @@ class NumbaBackend:
         _OPTIONAL_READY[self.dtype] = set(needed)
 
 
-@contextlib.contextmanager
-def _pinned_beside_other_work(stop_waiting: bool) -> Iterator[None]:
-    with single_threaded(stop_waiting=stop_waiting), fewer_threads_when_busy():
-        yield
+class _PinnedBesideOtherWork:
+    """BLAS held to one thread and numba's threads fewer while other programs are busy.
+
+    Both blocks at once, in a class rather than a generator, which added
+    about 1.5 µs to every small prediction.
+    """
+
+    __slots__ = ("fewer", "pinned")
+
+    def __init__(self, stop_waiting: bool) -> None:
+        self.pinned = single_threaded(stop_waiting=stop_waiting)
+        self.fewer = fewer_threads_when_busy()
+
+    def __enter__(self) -> None:
+        self.pinned.__enter__()
+        try:
+            self.fewer.__enter__()
+        except BaseException:
+            self.pinned.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.fewer.__exit__(*exc_info)
+        finally:
+            self.pinned.__exit__(*exc_info)
 
 
 BACKENDS = {"numba": NumbaBackend, "numpy": NumpyBackend}

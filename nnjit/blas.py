@@ -14,19 +14,18 @@ results stay bit-identical whatever the number of threads.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from numba import types
 from numba.extending import overload
 from numba.np.linalg import ensure_blas
 
 if TYPE_CHECKING:
-    from threadpoolctl import LibController, ThreadpoolController
+    from threadpoolctl import LibController
 
 ensure_blas()
 
@@ -166,35 +165,63 @@ def stop_waiting_threads() -> None:
                 shutdown()
 
 
-def _release_control() -> None:
-    """Let the next thread that sets OpenBLAS's thread count set it.
+# The affixes of OpenBLAS's own functions: scipy's builds prefix them, the
+# 64-bit-integer ones also suffix them.
+OPENBLAS_AFFIXES = tuple(
+    (prefix, suffix) for prefix in ("", "scipy_") for suffix in ("", "64_", "_64")
+)
 
-    threadpoolctl 3.8 lets only one thread set the thread count of an
-    OpenBLAS that has a pool shared by the process, the first that set it,
-    and silently ignores the others until the controlling thread is cleared;
-    its own ``threadpool_limits`` clears it, a controller's ``limit`` does
-    not.  Without this, after a fit in the main thread, a fit in another
-    thread ran BLAS on two threads: its results differed from the main
-    thread's in the last bit, and with overlapping fits the last to close put
-    back nothing and left BLAS on one thread.  Called under the lock, just
-    before a limit is set, just before it is put back (the thread that set it
-    may still be alive, running its next fit, when another thread closes the
-    last block) and just after.
+
+# A library's functions that get and set its thread count.
+ThreadCount = tuple[Callable[[], Any], Callable[[int], Any]]
+
+
+def thread_count_functions(library: LibController) -> ThreadCount:
+    """Functions that get and set ``library``'s thread count.
+
+    For an OpenBLAS with its own threads, its ``openblas_get_num_threads``
+    and ``openblas_set_num_threads``, called directly; for any other
+    library, threadpoolctl's controller.  threadpoolctl 3.8 lets only one
+    thread set the count of such an OpenBLAS, the first that set it, and
+    silently ignores the others until that one is cleared: after a fit in
+    the main thread, a fit in another thread then ran BLAS on two threads,
+    and its results differed from the main thread's in the last bit.  Its
+    controller also looks up the function by name at every call: an empty
+    block of :func:`single_threaded` took 14-17 µs through it and 4.5-5 µs
+    with the functions called directly (three processes each, alternated),
+    against 90-120 µs for a prediction of ten samples through W3's network.
     """
-    import threadpoolctl
+    if library.internal_api == "openblas" and getattr(library, "threading_layer", "") != "openmp":
+        for prefix, suffix in OPENBLAS_AFFIXES:
+            try:
+                # Indexing makes new function objects: threadpoolctl's stay as they are.
+                get = library.dynlib[f"{prefix}openblas_get_num_threads{suffix}"]
+                set_ = library.dynlib[f"{prefix}openblas_set_num_threads{suffix}"]
+            except AttributeError:
+                continue
+            get.restype, get.argtypes = ctypes.c_int, []
+            set_.restype, set_.argtypes = None, [ctypes.c_int]
+            return get, set_
+    return library.get_num_threads, library.set_num_threads
 
-    openblas = getattr(threadpoolctl, "OpenBLASController", None)
-    clear = getattr(openblas, "clear_controlling_thread", None)
-    if clear is not None:
-        clear(force=True)
+
+_counters: list[ThreadCount] | None = None
+
+
+def _kernel_thread_counts() -> list[ThreadCount]:
+    """:func:`thread_count_functions` of each library the kernels call."""
+    global _counters
+    if _counters is None:
+        _counters = [thread_count_functions(lib) for lib in _kernel_blas().lib_controllers]
+    return _counters
 
 
 # The blocks of single_threaded() open now, in every thread, and the thread
-# counts the first of them found: (library controller, count) pairs.
+# counts the first of them found: (setter, count) pairs.
 # Guarded by _sessions_lock.
 _sessions_lock = threading.Lock()
 _sessions = 0
-_found: list[tuple[LibController, int]] = []
+_found: list[tuple[Callable[[int], Any], int]] = []
 
 
 def _forget_sessions() -> None:
@@ -213,26 +240,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_sessions)
 
 
-def _limit_to_one(controller: ThreadpoolController) -> list[tuple[LibController, int]]:
-    """Set each library of ``controller`` to one thread; the (library, count) pairs it had.
-
-    Through each library's controller rather than threadpoolctl's ``limit``,
-    which reads every library's whole description first: an empty block of
-    :func:`single_threaded` took 29 µs with it and 19 µs without (medians of
-    five runs of 5,000), against 0.1-0.2 ms for a prediction of ten samples
-    through W3's network.
-    """
+def _limit_to_one(counters: list[ThreadCount]) -> list[tuple[Callable[[int], Any], int]]:
+    """Set each library to one thread; the (setter, count) pairs that put back its count."""
     found = []
-    for library in controller.lib_controllers:
-        count = library.get_num_threads()
+    for get, set_ in counters:
+        count = get()
         if count is not None:
-            found.append((library, count))
-            library.set_num_threads(1)
+            found.append((set_, count))
+            set_(1)
     return found
 
 
-@contextlib.contextmanager
-def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
+def single_threaded(stop_waiting: bool = False) -> SingleThreaded:
     """Limit the BLAS library that the kernels call to one thread inside the block.
 
     The others, NumPy's own among them when it brings its own, keep their
@@ -251,31 +270,43 @@ def single_threaded(stop_waiting: bool = False) -> Iterator[None]:
     fit to end put back two threads while the other still ran, then the
     other's end left BLAS at one thread for the rest of the process.
     """
-    global _sessions, _found
-    try:
-        controller = _kernel_blas()
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        yield
-        return
-    with _sessions_lock:
-        if _sessions == 0:
-            _release_control()
-            _found = _limit_to_one(controller)
-        _sessions += 1
-    try:
+    return SingleThreaded(stop_waiting)
+
+
+class SingleThreaded:
+    """The block of :func:`single_threaded`.
+
+    A class rather than a generator: ``contextlib.contextmanager`` added
+    about 1.5 µs to each block, which small predictions open every call.
+    """
+
+    __slots__ = ("stop_waiting",)
+
+    def __init__(self, stop_waiting: bool = False) -> None:
+        self.stop_waiting = stop_waiting
+
+    def __enter__(self) -> None:
+        global _sessions, _found
+        with _sessions_lock:
+            if _sessions == 0:
+                _found = _limit_to_one(_kernel_thread_counts())
+            _sessions += 1
         # Stopping the workers joins them: a product that another thread is
         # running on them then never ends (a background thread's NumPy
         # products hung the process).  Only the process's only thread may.
-        if stop_waiting and threading.active_count() == 1:
-            with _sessions_lock:
-                stop_waiting_threads()
-        yield
-    finally:
+        if self.stop_waiting and threading.active_count() == 1:
+            try:
+                with _sessions_lock:
+                    stop_waiting_threads()
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _sessions, _found
         with _sessions_lock:
             _sessions -= 1
             if _sessions == 0:
-                _release_control()
-                for library, count in _found:
-                    library.set_num_threads(count)
+                for set_, count in _found:
+                    set_(count)
                 _found = []
-                _release_control()

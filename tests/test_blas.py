@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+import threadpoolctl
 from conftest import BLOCK_SIZED_TRAINING, run_python
 from scipy.linalg import cython_blas
 from threadpoolctl import ThreadpoolController, threadpool_info
@@ -194,12 +195,60 @@ def test_the_last_block_puts_back_the_limit_while_the_first_thread_lives():
     assert after == before
 
 
+def test_thread_count_functions_read_and_set_what_threadpoolctl_sees():
+    before = _multithreaded_blas()
+    kernels = blas.kernel_blas_paths(_blas_libraries(), cython_blas.__file__)
+    for library in _blas_libraries():
+        if library.filepath not in kernels:
+            continue
+        get, set_ = blas.thread_count_functions(library)
+        count = library.get_num_threads()
+        assert get() == count
+        set_(1)
+        try:
+            assert _threads_of([library.filepath]) == {1}
+        finally:
+            set_(count)
+    assert _blas_threads() == before
+
+
+def test_a_thread_holding_threadpoolctls_control_does_not_stop_the_limit():
+    """threadpoolctl ignores the thread counts that other threads than its controlling one set."""
+    before = _multithreaded_blas()
+    openblas = getattr(threadpoolctl, "OpenBLASController", None)
+    if openblas is None:
+        pytest.skip("no OpenBLAS controller in this threadpoolctl")
+    limited, finish = threading.Event(), threading.Event()
+
+    def other():
+        # A limit through threadpoolctl's controller makes this thread its
+        # controlling thread, which stays so while the thread lives.
+        ThreadpoolController().select(user_api="blas").limit(limits=max(before))
+        limited.set()
+        finish.wait()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert limited.wait(60)
+        with single_threaded():
+            seen = _kernel_threads()
+        after = _blas_threads()
+    finally:
+        finish.set()
+        thread.join()
+        openblas.clear_controlling_thread(force=True)
+    assert seen == {1}
+    assert after == before
+
+
 # Fits in two threads at once, each network trained alone first.
 TWO_THREADS = (
     BLOCK_SIZED_TRAINING
     + """
 import threading
 from scipy.linalg import cython_blas
+import threadpoolctl
 from threadpoolctl import ThreadpoolController, threadpool_info
 def blas_threads():
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
