@@ -127,49 +127,74 @@ CHOICE_SLOTS = 3
 
 
 @inline
-def transposed_product(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step):
+def transposed_product(
+    kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step, D_step
+):
     """A product of a layer whose weights are stored transposed (see :mod:`nnjit.transposed`).
 
-    Split into ``scal[TRANSPOSED]`` parallel blocks if more than one.  With
-    ``STEP_FIRST`` in ``task``, the step with the batch ``A_step`` and the
-    gradient ``D_step`` comes first (see :func:`nnjit.transposed.parallel_transposed`).
-    An ``OUTER`` product with ``code`` not 0 is followed by the momentum step
-    (see :func:`transposed_outer`).
+    Its batch is the rows ``index`` of ``A``, read where they are.  Split
+    into ``scal[TRANSPOSED]`` parallel blocks if more than one.  With
+    ``STEP_FIRST`` in ``task``, the step with the batch of the rows
+    ``index_step`` of ``A_step`` and the gradient ``D_step`` comes first
+    (see :func:`nnjit.transposed.parallel_transposed`).  With ``CHECK_ROWS``,
+    the batch is checked for NaN and infinity, a share of its rows in each
+    block, into ``scal[FINITE + block]``.  An ``OUTER`` product with
+    ``code`` not 0 is followed by the momentum step (see
+    :func:`transposed_outer`).
     """
     if scal[TRANSPOSED] > 1:
-        args = (kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step)
-        call(kernels, PARALLEL_TRANSPOSED, args)
+        args = (kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step)
+        call(kernels, PARALLEL_TRANSPOSED, (*args, D_step))
     else:
+        if task & CHECK_ROWS:
+            check_rows(A, index, scal, np.int64(0), np.int64(1))
         lo, hi = np.int64(0), np.int64(WT.shape[0])
         transposed_range(
-            kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi
-        )
+            kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step,
+            D_step, lo, hi,
+        )  # fmt: skip
 
 
 @inline
-def transposed_outer(kernels, A, dZ, WT, scal, alpha, beta, W, V, momentum):
-    """``WT <- scal[alpha] * dZ.T @ A + scal[beta] * WT`` for weights stored transposed.
+def check_rows(A, index, scal, block, blocks):
+    """Write whether block ``block`` of ``blocks``' share of the rows ``index`` of ``A`` is finite.
+
+    To ``scal[FINITE + block]``, 1 or 0.
+    """
+    lo, hi = block_bounds(index.size, blocks, block)
+    finite = True
+    for n in range(lo, hi):
+        finite = finite and values_finite(row(A, index[n]))
+    scal[FINITE + block] = 1 if finite else 0
+
+
+@inline
+def transposed_outer(kernels, A, index, dZ, WT, scal, alpha, beta, W, V, momentum):
+    """``WT <- scal[alpha] * dZ.T @ A[index] + scal[beta] * WT`` for weights stored transposed.
 
     The weight step (or gradient) of a first layer kept transposed: with
-    ``alpha = MINUS_LR`` and ``beta = DECAY``, its SGD step.  The product
-    reads no bias and no activation.  With ``momentum``, ``WT`` is the
-    gradient, and the rows that each block computed then take the momentum
-    step of the weights ``W`` with the velocity ``V`` (both stored as ``WT``
-    is), with the settings of :func:`_block_config`, in the same parallel
-    loop: each row stays with one core.  W3 with ``momentum=0.9`` in
-    float64 took a median 0.338 s against 0.182 s on one thread when the
-    step ran after the loop, on the main thread (30 alternated fits in one
-    process): every step moved the weights and gradient between the cores.
+    ``alpha = MINUS_LR`` and ``beta = DECAY``, its SGD step.  The batch is
+    the rows ``index`` of ``A``.  The product reads no bias and no
+    activation.  With ``momentum``, ``WT`` is the gradient, and the rows
+    that each block computed then take the momentum step of the weights
+    ``W`` with the velocity ``V`` (both stored as ``WT`` is), with the
+    settings of :func:`_block_config`, in the same parallel loop: each row
+    stays with one core.  W3 with ``momentum=0.9`` in float64 took a median
+    0.338 s against 0.182 s on one thread when the step ran after the loop,
+    on the main thread (30 alternated fits in one process): every step
+    moved the weights and gradient between the cores.
     """
     task = np.int64(OUTER)
     flag = np.int64(1) if momentum else np.int64(0)
     # The step's weights and velocity take the places of the pending step's
     # batch and gradient, which an OUTER product never reads.
-    transposed_product(kernels, task, A, WT, scal, dZ, flag, scal, alpha, beta, W, V)
+    transposed_product(kernels, task, A, index, WT, scal, dZ, flag, scal, alpha, beta, W, index, V)
 
 
 @inline
-def transposed_range(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi):
+def transposed_range(
+    kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step, D_step, lo, hi
+):
     """Rows ``lo:hi`` of :func:`transposed_product`.
 
     The pending step if asked, then the product, then for an ``OUTER``
@@ -178,9 +203,10 @@ def transposed_range(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step
     :func:`transposed_outer`).
     """
     if task & STEP_FIRST:
-        args = (np.int64(OUTER), A_step, WT, b, D_step, np.int64(0), scal, alpha, beta, lo, hi)
-        call(kernels, TRANSPOSED_ROWS, args)
-    call(kernels, TRANSPOSED_ROWS, (task & PRODUCT, A, WT, b, D, code, scal, alpha, beta, lo, hi))
+        step = (np.int64(OUTER), A_step, index_step, WT, b, D_step, np.int64(0), scal, alpha, beta)
+        call(kernels, TRANSPOSED_ROWS, (*step, lo, hi))
+    product = (task & PRODUCT, A, index, WT, b, D, code, scal, alpha, beta, lo, hi)
+    call(kernels, TRANSPOSED_ROWS, product)
     if task & PRODUCT == OUTER and code != 0:
         _momentum_rows(kernels, A_step, WT, D_step, scal, lo, hi)
 
@@ -444,13 +470,21 @@ def dense_forward(
     ``split_blocks(...) * Z.size`` values, or the product runs unsplit;
     ``first``: the layer is the network's first (see :func:`split_blocks`).
     With ``transposed``, ``W`` is stored transposed, ``(n_out, n_in)``, and
-    ``scal[alpha]`` must be 1 (see :mod:`nnjit.transposed`), and ``pending``
-    is ``(stepping, A_step, D_step)``: if ``stepping``, the pass first takes
-    the SGD step of the weights that the previous batch ``A_step``, with the
-    gradient ``D_step`` of its ``Z``, left pending (see
-    :func:`nnjit.propagation.backward`), row by row with the product.  Returns
-    whether ``A`` is finite (True unchecked); if not, ``Z`` holds whatever
-    it was computed from.
+    ``scal[alpha]`` must be 1 (see :mod:`nnjit.transposed`); the batch is
+    then the rows ``rows`` of ``source``, which the product reads where they
+    are (``A``, unread, gives the batch's size), and ``pending`` is
+    ``(stepping, rows_step, D_step)``: if ``stepping``, the pass first takes
+    the SGD step of the weights that the previous batch, the rows
+    ``rows_step`` of ``source``, with the gradient ``D_step`` of its ``Z``,
+    left pending (see :func:`nnjit.propagation.backward`), row by row with
+    the product.  Its parallel blocks check the batch, a share of the rows
+    each (see :func:`transposed_product`).  Gathered first on one core, W3's
+    batches took that core 10-12 µs of a 40-50 µs step while the other
+    waited, and the other core then read them from the first's cache: read
+    where they are, W3's epochs took a median 0.83 of the time in float64
+    and 0.82 in float32 (six alternated processes each).  Returns whether
+    the batch is finite (True unchecked); if not, ``Z`` holds whatever it
+    was computed from.
     """
     n = A.shape[0]
     k, m = W.shape
@@ -468,18 +502,25 @@ def dense_forward(
         slots = (alpha, np.int64(ZERO))
         args = (np.int64(task), (A, W, Z, source, Z), b, code, scal, slots, blocks, rows)
         call(kernels, PARALLEL_BLOCKS, args)
+    elif transposed:
+        stepping, rows_step, D_step = pending
+        product = FORWARD | (STEP_FIRST if stepping else 0) | (CHECK_ROWS if check else 0)
+        # The slots are the step's: the forward product reads none.
+        lr, decay = np.int64(MINUS_LR), np.int64(DECAY)
+        transposed_product(
+            kernels, np.int64(product), source, rows, W, b, Z, code, scal, lr, decay, source,
+            rows_step, D_step,
+        )  # fmt: skip
+        if check:
+            checked = 1 if scal[TRANSPOSED] <= 1 else min(int(scal[TRANSPOSED]), (k + 2) // 3)
+            for block in range(checked):
+                finite = finite and scal[FINITE + block] != 0
     else:
         for i in range(rows.size):
             copy_vector(row(A, i), row(source, rows[i]))
         if check:
             finite = rows_finite(A, np.int64(0), n)
-        if transposed:
-            stepping, A_step, D_step = pending
-            product = np.int64(FORWARD | STEP_FIRST if stepping else FORWARD)
-            # The slots are the step's: the forward product reads none.
-            lr, decay = np.int64(MINUS_LR), np.int64(DECAY)
-            transposed_product(kernels, product, A, W, b, Z, code, scal, lr, decay, A_step, D_step)
-        elif use_blas(n, k, m):
+        if use_blas(n, k, m):
             call(kernels, FORWARD_BLAS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
         else:
             call(kernels, FORWARD_ROWS, (A, W, b, Z, code, scal, alpha, np.int64(0), n))
@@ -808,7 +849,7 @@ def _add_rows(t, R, S, s, alpha, lo, hi):
 
 
 @inline
-def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, first, transposed):
+def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, first):
     """``C <- scal[alpha] * A.T @ dZ + scal[beta] * C``, in row blocks of ``C``.
 
     With ``C = W``, ``alpha = MINUS_LR`` and ``beta = DECAY`` this is the
@@ -818,14 +859,10 @@ def dense_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum, first, tra
     block also takes the momentum step of its rows of the weights ``W``,
     with velocity ``V`` and the gradient ``C``, while they are in cache; the
     step's settings are those of :func:`_block_config`.  Returns whether the
-    step was taken.  With ``transposed``, ``C``, ``W`` and ``V`` are stored
-    transposed (see :mod:`nnjit.transposed`), and the momentum step is always
-    taken, by each block of rows or by the one loop.  ``first``: the layer is
-    the network's first (see :func:`split_blocks`).
+    step was taken.  ``first``: the layer is the network's first (see
+    :func:`split_blocks`).  A layer stored transposed takes
+    :func:`transposed_outer` instead.
     """
-    if transposed:
-        transposed_outer(kernels, A, dZ, C, scal, alpha, beta, W, V, momentum)
-        return momentum
     k = A.shape[1]
     blocks = n_blocks(A.shape[0], k, dZ.shape[1], k, scal)
     # A layer whose forward pass is split over its inputs keeps its blocks.

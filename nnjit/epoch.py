@@ -46,23 +46,23 @@ def is_sequential(order):
 
 
 @inline
-def _batch(X, Y, order, lo, hi, work, sequential, other):
+def _batch(X, Y, order, lo, hi, work, sequential):
     """The batch ``order[lo:hi]`` of ``X`` and ``Y``, and the rows still to gather into it.
 
-    Rows taken in order are views of the data, with no rows to gather.
-    Otherwise the rows of ``Y`` are copied into the batch buffer here, and
-    those of ``X``, ``order[lo:hi]``, are left to the first layer (see
-    :func:`nnjit.dense.dense_forward`), in ``work.other_inputs`` if
-    ``other``, else in ``work.inputs``.
+    Rows taken in order are views of the data, with no rows to gather,
+    unless the first layer is kept transposed.  Otherwise the rows of ``Y``
+    are copied into the batch buffer here, and those of ``X``,
+    ``order[lo:hi]``, are left to the first layer (see
+    :func:`nnjit.dense.dense_forward`), which gathers them into
+    ``work.inputs`` or, kept transposed, reads them where they are.
     """
-    if sequential:
+    if sequential and work.scal[TRANSPOSED] == 0:
         return X[lo:hi], Y[lo:hi], order[:0]
     B = hi - lo
     Yb = work.targets[:B]
     for n in range(B):
         copy_vector(row(Yb, n), row(Y, order[lo + n]))
-    inputs = work.other_inputs if other else work.inputs
-    return inputs[:B], Yb, order[lo:hi]
+    return work.inputs[:B], Yb, order[lo:hi]
 
 
 @jit
@@ -155,19 +155,16 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
         correct = 0
         seen = 0
         status = COMPLETED
-        # The batch and the gradient of the first layer's Z of a pending step.
-        X_step = work.inputs[:0]
+        # The rows of X and the gradient of the first layer's Z of a pending step.
+        rows_step = order[:0]
         dZ_step = view2d(work.delta, 0, 0, table[0, N_OUT])
         pending = False
         for batch in range(batches[0], batches[1]):
             lo = batch * batch_size
             hi = min(lo + batch_size, N)
             B = hi - lo
-            # Gathered batches alternate between two buffers: the pending step
-            # reads a batch during the next batch's forward pass.
-            other = defer and batch % 2 == 1
-            Xb, Yb, rows = _batch(X, Y, order, lo, hi, work, sequential, other)
-            previous = (pending, X_step, dZ_step)
+            Xb, Yb, rows = _batch(X, Y, order, lo, hi, work, sequential)
+            previous = (pending, rows_step, dZ_step)
             pending = False
             args = (params, table, Xb, work, logits, X, rows, check_inputs, previous)
             if not call(kernels, FORWARD, (kernels, *args)):
@@ -179,10 +176,10 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
                 status = DIVERGED
                 break
             if backprop:
-                args = (params, table, Xb, work, epoch_optimizer, step, defer)
+                args = (params, table, Xb, X, rows, work, epoch_optimizer, step, defer)
                 dZ_start = call(kernels, BACKWARD, (kernels, *args))
                 dZ_step = view2d(work.delta, dZ_start, B, table[0, N_OUT])
-                X_step = Xb
+                rows_step = rows
                 pending = defer
             elif out.shape[0] == N:
                 copy_matrix(out[lo:hi], layer_output(work, table, table.shape[0] - 1, B))
@@ -191,7 +188,7 @@ def run_epochs(kernels, model, data, optimizer, work, schedule, stats, kept):
                     correct += work.row_correct[n]
             seen += B
         if pending:
-            step_first_layer(kernels, params, table, X_step, dZ_step, work)
+            step_first_layer(kernels, params, table, X, rows_step, dZ_step, work)
         settle_scales(params, table, work.scal)
         if status == NONFINITE_INPUT:
             if step:

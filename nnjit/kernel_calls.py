@@ -79,10 +79,10 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
     cfg = types.NamedTuple((dtype, dtype, types.boolean, dtype), SGDConfig)
     layers = types.Array(i, 2, "C", readonly=True)  # nnjit.layout.Layout.table
     work = types.NamedTuple(
-        (matrix, matrix, matrix, vector, vector, vector, losses, rows, vector, vector), Workspace
+        (matrix, matrix, vector, vector, vector, losses, rows, vector, vector), Workspace
     )
     flag = types.boolean
-    pending = types.Tuple((flag, matrix, matrix))
+    pending = types.Tuple((flag, rows, matrix))
     optimizer = types.Tuple((cfg, vector, vector))
     return (
         types.none(matrix, matrix, vector, matrix, i, vector, i, i, i),  # FORWARD_ROWS
@@ -98,14 +98,31 @@ def signature(which: int, dtype: types.Float) -> types.Signature:
         i(i, i, i, vector, flag),  # SPLIT_BLOCKS
         types.none(matrix, vector, matrix, i, i),  # SUM_BLOCKS
         types.none(i, types.UniTuple(matrix, 5), vector, i, vector, i, i, rows),  # PARALLEL_INPUTS
-        types.none(i, matrix, matrix, vector, matrix, i, vector, i, i, i, i),  # TRANSPOSED_ROWS
         types.none(
-            TABLE_TYPE, i, matrix, matrix, vector, matrix, i, vector, i, i, matrix, matrix
+            i, matrix, rows, matrix, vector, matrix, i, vector, i, i, i, i
+        ),  # TRANSPOSED_ROWS
+        types.none(
+            TABLE_TYPE,
+            i,
+            matrix,
+            rows,
+            matrix,
+            vector,
+            matrix,
+            i,
+            vector,
+            i,
+            i,
+            matrix,
+            rows,
+            matrix,
         ),  # PARALLEL_TRANSPOSED
         flag(
             TABLE_TYPE, vector, layers, matrix, work, flag, matrix, rows, flag, pending
         ),  # FORWARD
-        i(TABLE_TYPE, vector, layers, matrix, work, optimizer, flag, flag),  # BACKWARD
+        i(
+            TABLE_TYPE, vector, layers, matrix, matrix, rows, work, optimizer, flag, flag
+        ),  # BACKWARD
         types.none(matrix, matrix, vector, matrix, i, vector, i, i, i),  # FORWARD_BLAS
         types.none(matrix, matrix, matrix, matrix, i, vector, i, i, i),  # INPUT_GRAD_BLAS
         types.none(matrix, matrix, matrix, vector, i, i, i, i),  # OUTER_BLAS

@@ -43,7 +43,6 @@ from nnjit.dense import (
 )
 from nnjit.kernel_calls import ACTIVATE_ROWS, OUTPUT_DELTA, SGD_STEP, call
 from nnjit.layout import ACTIVATION, B_OFFSET, N_IN, N_OUT, ROW_OFFSET, W_OFFSET
-from nnjit.transposed import transposes_first
 from nnjit.workspace import Workspace
 
 
@@ -51,10 +50,8 @@ def make_workspace(sizes: tuple[int, ...], rows: int, dtype: np.dtype) -> Worksp
     """Allocate the buffers for batches of up to ``rows`` samples."""
     widest = max(sizes[1:])
     partial = split_buffer_size(sizes, rows, blocks_here())
-    other = transposes_first(sizes, rows)
     return Workspace(
         inputs=np.empty((rows, sizes[0]), dtype=dtype),
-        other_inputs=np.empty((rows if other else 0, sizes[0]), dtype=dtype),
         targets=np.empty((rows, sizes[-1]), dtype=dtype),
         acts=np.empty(rows * sum(sizes[1:]), dtype=dtype),
         logits=np.empty(rows * sizes[-1], dtype=dtype),
@@ -190,9 +187,12 @@ def output_loss(kernels, table, loss_code, Y, work):
 
 
 @jit_native
-def backward(kernels, params, table, X, work, optimizer, step, defer):
+def backward(kernels, params, table, X, source, rows, work, optimizer, step, defer):
     """Back-propagate the batch ``X`` after :func:`forward` and :func:`output_loss`.
 
+    A first layer kept transposed reads its batch as its forward pass did,
+    the rows ``rows`` of ``source``, where they are (see
+    :func:`nnjit.dense.dense_forward`); ``X`` then only gives its size.
     ``optimizer`` is ``(cfg, velocity, grad)``.  With ``step=False`` the flat
     gradient of the mean loss plus ``(cfg.l2/2) sum ||W||^2`` is written to
     ``grad``.  With ``step=True`` the SGD step is applied to ``params`` instead,
@@ -277,9 +277,12 @@ def backward(kernels, params, table, X, work, optimizer, step, defer):
             V = first_transposed(velocity, table)
         elif momentum:
             V = layer_params(velocity, table, layer)[0]
-        if not (stepped or (defer and transposed)):  # defer implies plain SGD
+        if transposed and not defer:  # defer implies plain SGD
+            transposed_outer(kernels, source, rows, dZ, C, scal, alpha, beta, W, V, momentum)
+            stepped = momentum
+        elif not (stepped or transposed):
             stepped = dense_outer(
-                kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, layer == 0, transposed
+                kernels, A_prev, dZ, C, scal, alpha, beta, W, V, momentum, layer == 0
             )
         if lazy and not 0.5 <= scal[scale] <= 2:
             settle_scale(W, scal, scale)
@@ -298,16 +301,16 @@ def backward(kernels, params, table, X, work, optimizer, step, defer):
 
 
 @inline
-def step_first_layer(kernels, params, table, X, dZ, work):
+def step_first_layer(kernels, params, table, source, rows, dZ, work):
     """Take the step of the first layer's weights that :func:`backward` left pending.
 
-    ``X`` is the batch and ``dZ`` the gradient of the layer's ``Z`` that
-    :func:`backward` returned; the layer is kept transposed.
+    The batch is the rows ``rows`` of ``source``, and ``dZ`` the gradient of
+    the layer's ``Z`` that :func:`backward` returned; the layer is kept
+    transposed.
     """
     WT = first_transposed(params, table)
-    # Not through dense_outer, whose BLAS paths the entry point would inline.
     lr, decay = np.int64(MINUS_LR), np.int64(DECAY)
-    transposed_outer(kernels, X, dZ, WT, work.scal, lr, decay, WT, WT, False)
+    transposed_outer(kernels, source, rows, dZ, WT, work.scal, lr, decay, WT, WT, False)
 
 
 @inline

@@ -11,6 +11,9 @@ samples per pass, and took 2.6 and 2.5-3.6 µs in float32, 6.8-6.9 and
 6.9-7.8 µs in float64.
 
 The first layer has no input gradient, so those two are all it computes.
+Both read the batch's rows where they are in the training data, through
+the batch's row numbers, rather than from a batch gathered first: see
+:func:`nnjit.dense.dense_forward`.
 A training call whose batches qualify (:func:`transposes_first`) transposes
 the layer's weights in place in the parameter vector before the compiled
 call and back after it (:func:`transpose_first`), and sets
@@ -44,12 +47,15 @@ from nnjit.cycles import cycle_count
 from nnjit.dense import (
     BLAS_MIN_ROWS,
     BLAS_MIN_WEIGHTS,
+    CHECK_ROWS,
     CHOICE_SLOTS,
+    FINITE,
     FORWARD,
     PARALLEL_MIN_WORK,
     TRANSPOSED,
     _piecewise,
     block_bounds,
+    check_rows,
     transposed_range,
 )
 from nnjit.layout import W_OFFSET, Layout
@@ -126,13 +132,18 @@ def transpose_first(params: np.ndarray, layout: Layout, back: bool = False) -> N
 
 
 @jit_parallel_native
-def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step):
+def parallel_transposed(
+    kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step, D_step
+):
     """:func:`transposed_rows` over all the rows of ``WT``, in ``scal[TRANSPOSED]`` parallel blocks.
 
-    With ``STEP_FIRST`` in ``task`` (a forward pass), each block first takes
-    the step of its rows with the previous batch ``A_step`` and the gradient
-    ``D_step``, then the product of ``task``: each row is stepped and read
-    by the same block, so the two share one parallel loop (see
+    The batch is the rows ``index`` of ``A``.  With ``CHECK_ROWS`` in
+    ``task`` each block first checks a share of them for NaN and infinity,
+    into ``scal[FINITE + block]`` (see :func:`nnjit.dense.check_rows`).
+    With ``STEP_FIRST`` (a forward pass), each block first takes the step of
+    its rows with the previous batch, the rows ``index_step`` of ``A_step``,
+    and the gradient ``D_step``, then the product of ``task``: each row is
+    stepped and read by the same block, so the two share one parallel loop (see
     :func:`nnjit.propagation.backward`).  W3's epoch in float64 took 0.109 s
     against 0.114 s with a loop each (medians of 16 processes, alternated;
     the median of the pairs' ratios 1.05).
@@ -158,17 +169,25 @@ def parallel_transposed(kernels, task, A, WT, b, D, code, scal, alpha, beta, A_s
     timed = count == 1 or count == 3  # two calls in CHOICE_PERIOD read the counter
     start = cycle_count() if timed else np.int64(0)
     if one:
+        if task & CHECK_ROWS:
+            check_rows(A, index, scal, np.int64(0), np.int64(1))
+            for block in range(1, blocks):
+                scal[FINITE + block] = 1
         lo, hi = np.int64(0), np.int64(m)
         transposed_range(
-            kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi
-        )
+            kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step, D_step,
+            lo, hi,
+        )  # fmt: skip
     else:
-        for index in prange(blocks):
-            first, stop = block_bounds(passes, blocks, index)
+        for block in prange(blocks):
+            if task & CHECK_ROWS:
+                check_rows(A, index, scal, block, blocks)
+            first, stop = block_bounds(passes, blocks, block)
             lo, hi = 3 * first, min(3 * stop, m)
             transposed_range(
-                kernels, task, A, WT, b, D, code, scal, alpha, beta, A_step, D_step, lo, hi
-            )
+                kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step,
+                D_step, lo, hi,
+            )  # fmt: skip
     if timed:
         _compare(scal, choice, count, one, cycle_count() - start)
 
@@ -208,14 +227,15 @@ def _compare(scal, choice, count, one, cycles):
 
 
 @jit_native
-def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta, lo, hi):
+def transposed_rows(task, A, index, WT, b, D, code, scal, alpha, beta, lo, hi):
     """Outputs ``lo:hi`` of a product of a layer whose weights are stored transposed.
 
-    ``WT`` has shape ``(n_out, n_in)``.  ``task`` ``FORWARD``: ``D = f(A @
-    WT.T + b)`` for the activation ``code`` if piecewise-linear, else the
-    identity (see :func:`nnjit.dense.dense_forward`).  Otherwise the SGD step
-    ``WT <- scal[beta] WT + scal[alpha] D.T @ A`` with ``D`` the gradient of
-    the layer's ``Z``; ``b`` is unused.  Only the outputs ``lo:hi`` (the
+    ``WT`` has shape ``(n_out, n_in)``; the batch is the rows ``index`` of
+    ``A``, written ``A`` below.  ``task`` ``FORWARD``: ``D = f(A @ WT.T +
+    b)`` for the activation ``code`` if piecewise-linear, else the identity
+    (see :func:`nnjit.dense.dense_forward`).  Otherwise the SGD step ``WT <-
+    scal[beta] WT + scal[alpha] D.T @ A`` with ``D`` the gradient of the
+    layer's ``Z``; ``b`` is unused.  Only the outputs ``lo:hi`` (the
     columns of ``D``, the rows of ``WT``) are computed or stepped.  Three
     rows of ``WT`` and five samples per pass over the inputs: for W3 in
     float64 that took 6.8 and 6.9 µs against 8.8 and 9.0 µs with two rows.  A last pass with fewer
@@ -225,7 +245,7 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta, lo, hi):
     alone.  The loops are written out: numba took 1.4 s longer to compile
     them as calls to inlined functions.
     """
-    B = A.shape[0]
+    B = index.size
     zero = WT.dtype.type(0.0)
     one = WT.dtype.type(1.0)
     if task == FORWARD:
@@ -237,11 +257,11 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta, lo, hi):
             v = row(WT, j1)
             w = row(WT, j2)
             for n in range(0, B, 5):
-                a0 = row(A, n)
-                a1 = row(A, min(n + 1, B - 1))
-                a2 = row(A, min(n + 2, B - 1))
-                a3 = row(A, min(n + 3, B - 1))
-                a4 = row(A, min(n + 4, B - 1))
+                a0 = row(A, index[n])
+                a1 = row(A, index[min(n + 1, B - 1)])
+                a2 = row(A, index[min(n + 2, B - 1)])
+                a3 = row(A, index[min(n + 3, B - 1)])
+                a4 = row(A, index[min(n + 4, B - 1)])
                 s0 = s1 = s2 = s3 = s4 = t0 = t1 = t2 = t3 = t4 = zero
                 r0 = r1 = r2 = r3 = r4 = zero
                 for i in range(u.size):
@@ -313,11 +333,11 @@ def transposed_rows(task, A, WT, b, D, code, scal, alpha, beta, lo, hi):
             n2 = min(n + 2, B - 1)
             n3 = min(n + 3, B - 1)
             n4 = min(n + 4, B - 1)
-            a0 = row(A, n)
-            a1 = row(A, n1)
-            a2 = row(A, n2)
-            a3 = row(A, n3)
-            a4 = row(A, n4)
+            a0 = row(A, index[n])
+            a1 = row(A, index[n1])
+            a2 = row(A, index[n2])
+            a3 = row(A, index[n3])
+            a4 = row(A, index[n4])
             # Repeated samples weigh 0.
             k1 = one if n + 1 < B else zero
             k2 = one if n + 2 < B else zero

@@ -13,11 +13,9 @@ class Workspace(NamedTuple):
     :func:`nnjit.propagation.make_workspace` allocates them.
     """
 
-    inputs: np.ndarray  # (rows, n_in): the gathered mini-batch
-    # (rows, n_in) if training may keep the first layer transposed, else (0,
-    # n_in): gathered batches alternate between the two, so that the next
-    # does not overwrite one whose first layer's step waits for it (backward)
-    other_inputs: np.ndarray
+    # (rows, n_in): the gathered mini-batch; a first layer kept transposed
+    # reads its batch where it is, and gathers none (nnjit.dense.dense_forward)
+    inputs: np.ndarray
     targets: np.ndarray  # (rows, n_out)
     acts: np.ndarray  # rows * sum(sizes[1:]): every layer's output
     logits: np.ndarray  # rows * n_out: the output layer's Z

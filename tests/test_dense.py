@@ -40,6 +40,7 @@ from nnjit.dense import (
     split_blocks,
     split_buffer_size,
     splits_any,
+    transposed_outer,
     use_blas,
 )
 from nnjit.kernel_compile import kernel_table
@@ -99,8 +100,14 @@ def _forward(A, W, b, Z, code, scal, slot, partial=None, transposed=False):
     partial = _partial(A, W) if partial is None else partial
     table = kernel_table(W.dtype)
     W = np.ascontiguousarray(W.T) if transposed else W
-    args = (A, NO_ROWS, False, partial, True, transposed, (False, A, Z))
+    # Kept transposed, the layer reads its batch's rows where they are.
+    rows = _every_row(A) if transposed else NO_ROWS
+    args = (A, rows, False, partial, True, transposed, (False, NO_ROWS, Z))
     return dense_forward(table, A, W, b, Z, code, scal, slot, *args)
+
+
+def _every_row(A):
+    return np.arange(A.shape[0], dtype=np.int64)
 
 
 def _arrays(shape, dtype, seed=0):
@@ -189,20 +196,35 @@ def test_forward(shape, activation, transposed, dtype):
     assert_close(Z, reference.ACTIVATIONS[activation](A64 @ W64 + b64), dtype, factor=10)
 
 
-@TRANSPOSED
+# Kept transposed, the product's blocks: one loop on the calling thread
+# (scal[TRANSPOSED] 1), two parallel blocks, and two blocks of which the
+# call chose to run one (see nnjit.transposed.parallel_transposed).
+TRANSPOSED_WAYS = pytest.mark.parametrize(
+    ("transposed", "blocks", "preferred"),
+    [(False, 1, 0.0), (True, 1, 0.0), (True, 2, -1.0), (True, 2, 1.0)],
+    ids=["", "transposed", "transposed, two blocks", "transposed, one of two blocks"],
+)
+
+
+@TRANSPOSED_WAYS
 @pytest.mark.parametrize("value", [np.nan, -np.inf, np.inf])
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
-def test_forward_gathers_and_checks_its_batch(shape, value, activation, transposed, dtype):
+def test_forward_gathers_and_checks_its_batch(
+    shape, value, activation, transposed, blocks, preferred, dtype
+):
     """The first layer copies a shuffled batch's rows in, and tests them, before its product.
 
-    Sigmoid maps an infinite input to a finite output: a check of the
-    layer's output would miss it.
+    Kept transposed, it reads them where they are, and tests them in its
+    blocks.  Sigmoid maps an infinite input to a finite output: a check of
+    the layer's output would miss it.
     """
     A, W, b, _ = _arrays(shape, dtype)
     rows = A.shape[0]
     source = np.random.default_rng(1).standard_normal((2 * rows + 3, A.shape[1])).astype(dtype)
     order = np.random.default_rng(2).permutation(len(source))[:rows]
     code, scal, one = ACTIVATIONS[activation], make_scalars(np.dtype(dtype)), np.int64(ONE)
+    scal[dense.TRANSPOSED] = blocks
+    scal[-CHOICE_SLOTS] = preferred
     batch = np.full_like(A, np.nan)
     Z = np.full((rows, W.shape[1]), np.nan, dtype=dtype)
     partial = _partial(A, W)
@@ -210,11 +232,14 @@ def test_forward_gathers_and_checks_its_batch(shape, value, activation, transpos
     stored = np.ascontiguousarray(W.T) if transposed else W
 
     def forward(data, check):
-        args = (data, order, check, partial, True, transposed, (False, batch, Z))
+        args = (data, order, check, partial, True, transposed, (False, NO_ROWS, Z))
         return dense_forward(table, batch, stored, b, Z, code, scal, one, *args)
 
     assert forward(source, True)
-    np.testing.assert_array_equal(batch, source[order])
+    if transposed:  # nothing gathered
+        assert np.isnan(batch).all()
+    else:
+        np.testing.assert_array_equal(batch, source[order])
     expected = Z.copy()
     _forward(source[order], W, b, Z, code, scal, one, transposed=transposed)
     np.testing.assert_array_equal(Z, expected)
@@ -239,7 +264,8 @@ def test_a_finite_batch_whose_product_overflows_passes_the_check(shape, transpos
     Z = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
     code, scal, one = ACTIVATIONS["relu"], make_scalars(np.dtype(dtype)), np.int64(ONE)
     stored = np.ascontiguousarray(W.T) if transposed else W
-    args = (A, NO_ROWS, True, _partial(A, W), True, transposed, (False, A, Z))
+    rows = _every_row(A) if transposed else NO_ROWS
+    args = (A, rows, True, _partial(A, W), True, transposed, (False, NO_ROWS, Z))
     assert dense_forward(kernel_table(W.dtype), A, stored, b, Z, code, scal, one, *args)
     assert np.isinf(Z).all()
 
@@ -371,11 +397,12 @@ def test_blas_products_apply_the_weight_factor(name, dtype):
 def _outer(A, dZ, C, scal, alpha, beta, transposed):
     """``C <- scal[alpha] A.T @ dZ + scal[beta] C``, no momentum; ``C`` stored transposed or not."""
     stored = np.ascontiguousarray(C.T) if transposed else C
-    slots = np.int64(alpha), np.int64(beta)
-    dense_outer(
-        kernel_table(dZ.dtype), A, dZ, stored, scal, *slots, stored, stored, False, True, transposed
-    )
-    return stored.T if transposed else stored
+    table, slots = kernel_table(dZ.dtype), (np.int64(alpha), np.int64(beta))
+    if transposed:
+        transposed_outer(table, A, _every_row(A), dZ, stored, scal, *slots, stored, stored, False)
+        return stored.T
+    dense_outer(table, A, dZ, stored, scal, *slots, stored, stored, False, True)
+    return stored
 
 
 @TRANSPOSED
@@ -418,7 +445,10 @@ def test_a_transposed_forward_pass_takes_the_pending_step_first(shape, blocks, l
     _forward(A, apart, b, expected, code, scal, one, transposed=True)
     stored = np.ascontiguousarray(W.T)
     Z = np.full_like(expected, np.nan)
-    args = (A, NO_ROWS, False, _partial(A, W), True, True, (True, A_step, dZ))
+    # Both batches are rows of one array, the data, read where they are.
+    source = np.concatenate([A_step, A])
+    rows_step, rows = np.split(_every_row(source), 2)
+    args = (source, rows, False, _partial(A, W), True, True, (True, rows_step, dZ))
     dense_forward(kernel_table(W.dtype), A, stored, b, Z, code, scal, one, *args)
     np.testing.assert_array_equal(stored.T, apart)
     np.testing.assert_array_equal(Z, expected)
@@ -440,7 +470,7 @@ def test_a_transposed_product_gives_the_same_bits_split_or_as_one_block(shape, p
     code, one = ACTIVATIONS["relu"], np.int64(ONE)
     expected = np.full((A.shape[0], W.shape[1]), np.nan, dtype=dtype)
     _forward(A, W, b, expected, code, make_scalars(np.dtype(dtype)), one, transposed=True)
-    args = (A, NO_ROWS, False, _partial(A, W), True, True, (False, A, dZ))
+    args = (A, _every_row(A), False, _partial(A, W), True, True, (False, NO_ROWS, dZ))
     for _ in range(CHOICE_TRIAL + 4):
         Z = np.full_like(expected, np.nan)
         dense_forward(kernel_table(W.dtype), A, stored, b, Z, code, scal, one, *args)
@@ -462,12 +492,12 @@ def test_momentum_step_in_the_blocks_equals_the_serial_step(shape, nesterov, dty
     V = np.random.default_rng(5).standard_normal(W.shape).astype(dtype)
     G = np.empty_like(W)
     one, zero = np.int64(ONE), np.int64(ZERO)
-    dense_outer(kernel_table(dZ.dtype), A, dZ, G, scal, one, zero, W, V, False, True, False)
+    dense_outer(kernel_table(dZ.dtype), A, dZ, G, scal, one, zero, W, V, False, True)
     W_serial, V_serial = W.copy(), V.copy()
     sgd_step(W_serial.ravel(), G.ravel(), V_serial.ravel(), cfg, cfg.l2, 0, W.size)
     G_blocks = np.empty_like(W)
     table = kernel_table(dZ.dtype)
-    stepped = dense_outer(table, A, dZ, G_blocks, scal, one, zero, W, V, True, True, False)
+    stepped = dense_outer(table, A, dZ, G_blocks, scal, one, zero, W, V, True, True)
     assert stepped == (blocks > 1)
     np.testing.assert_array_equal(G_blocks, G)
     if stepped:

@@ -123,7 +123,7 @@ class DenseKernels:
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
             args = (self.kernels, self.X, self.W, self.b, self.Z, self.code, self.scal, self.one)
-            pending = (False, self.X, self.Z)  # no step to take first
+            pending = (False, self.no_rows, self.Z)  # no step to take first
             rest = (self.X, self.no_rows, False, self.partial, self.first, False, pending)
             dense.dense_forward(*args, *rest)
         else:
@@ -140,7 +140,7 @@ class DenseKernels:
         if backend == "numba":
             dW, one, zero = self.dW, np.int64(dense.ONE), np.int64(dense.ZERO)
             args = (self.kernels, self.X, self.dZ, dW, self.scal, one, zero, dW, dW)
-            dense.dense_outer(*args, False, self.first, False)
+            dense.dense_outer(*args, False, self.first)
         else:
             self.X.T @ self.dZ
 
@@ -174,7 +174,8 @@ class TransposedFirstLayer:
         blocks = transposed_blocks((n_in, n_out), rows, cores, np.dtype(dtype), plain=True)
         self.scal[dense.TRANSPOSED] = blocks
         self.slots = np.int64(dense.MINUS_LR), np.int64(dense.DECAY)
-        self.no_rows = np.empty(0, dtype=np.int64)
+        # The batch's rows of the data, which the layer reads where they are.
+        self.rows = np.arange(rows, dtype=np.int64)
         self.no_partial = np.empty(0, dtype=dtype)  # never split
         self.kernels = kernel_table(np.dtype(dtype))
         self.time_forward(layer, backend, dtype)
@@ -184,9 +185,9 @@ class TransposedFirstLayer:
     def _forward(self, stepping: bool) -> None:
         one = np.int64(dense.ONE)
         args = (self.kernels, self.X, self.WT, self.b, self.Z, self.code, self.scal, one)
-        pending = (stepping, self.X, self.dZ)
+        pending = (stepping, self.rows, self.dZ)
         no_partial = self.no_partial
-        dense.dense_forward(*args, self.X, self.no_rows, False, no_partial, True, True, pending)
+        dense.dense_forward(*args, self.X, self.rows, False, no_partial, True, True, pending)
 
     def time_forward(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
@@ -203,7 +204,7 @@ class TransposedFirstLayer:
 
     def time_step(self, layer: str, backend: str, dtype: str) -> None:
         if backend == "numba":
-            args = (self.kernels, self.X, self.dZ, self.WT, self.scal, *self.slots)
-            dense.dense_outer(*args, self.WT, self.WT, False, True, True)
+            args = (self.kernels, self.X, self.rows, self.dZ, self.WT, self.scal, *self.slots)
+            dense.transposed_outer(*args, self.WT, self.WT, False)
         else:
             self.W += self.scal[dense.MINUS_LR] * (self.X.T @ self.dZ)
