@@ -136,18 +136,18 @@ def transposed_product(
     into ``scal[TRANSPOSED]`` parallel blocks if more than one.  With
     ``STEP_FIRST`` in ``task``, the step with the batch of the rows
     ``index_step`` of ``A_step`` and the gradient ``D_step`` comes first
-    (see :func:`nnjit.transposed.parallel_transposed`).  With ``CHECK_ROWS``,
-    the batch is checked for NaN and infinity, a share of its rows in each
-    block, into ``scal[FINITE + block]``.  An ``OUTER`` product with
-    ``code`` not 0 is followed by the momentum step (see
+    (see :func:`nnjit.transposed.parallel_transposed`).  With ``CHECK_ROWS``
+    and parallel blocks, the batch is checked for NaN and infinity, a share
+    of its rows in each block, into ``scal[FINITE + block]``; on one loop
+    the caller checks it (the check inlined here cost each function that
+    inlines this one about a second of compile time).  An ``OUTER`` product
+    with ``code`` not 0 is followed by the momentum step (see
     :func:`transposed_outer`).
     """
     if scal[TRANSPOSED] > 1:
         args = (kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step)
         call(kernels, PARALLEL_TRANSPOSED, (*args, D_step))
     else:
-        if task & CHECK_ROWS:
-            check_rows(A, index, scal, np.int64(0), np.int64(1))
         lo, hi = np.int64(0), np.int64(WT.shape[0])
         transposed_range(
             kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step,
@@ -505,6 +505,8 @@ def dense_forward(
     elif transposed:
         stepping, rows_step, D_step = pending
         product = FORWARD | (STEP_FIRST if stepping else 0) | (CHECK_ROWS if check else 0)
+        if check and scal[TRANSPOSED] <= 1:  # else the parallel blocks check it
+            check_rows(source, rows, scal, np.int64(0), np.int64(1))
         # The slots are the step's: the forward product reads none.
         lr, decay = np.int64(MINUS_LR), np.int64(DECAY)
         transposed_product(
