@@ -122,15 +122,18 @@ def forward(kernels, params, table, X, work, logits, source, rows, check, pendin
 
     If ``rows`` is not empty, ``X`` is first filled with the rows ``rows``
     of ``source``.  With ``check``, the batch is then tested for NaN and
-    infinity; if it holds one, the pass stops there and returns False.
+    infinity; if it holds one, the pass stops there and returns False.  A
+    first layer kept transposed reads the rows ``rows`` of ``source`` where
+    they are instead (``X`` then gives only the batch's size), and tests
+    them in its own loops: the pass then stops after that layer.
 
     Each layer's weights are multiplied by their factor in
     ``work.scal[WEIGHT_SCALES + layer]`` (see :func:`backward`).
 
-    ``pending`` is ``(stepping, A_step, D_step)``: if ``stepping``, the first
-    layer, kept transposed, first takes the step that :func:`backward` left
-    pending for the batch ``A_step``, whose first layer's ``Z`` had the
-    gradient ``D_step``.
+    ``pending`` is ``(stepping, rows_step, D_step)``: if ``stepping``, the
+    first layer, kept transposed, first takes the step that :func:`backward`
+    left pending for the batch of the rows ``rows_step`` of ``source``, whose
+    first layer's ``Z`` had the gradient ``D_step``.
     """
     B = X.shape[0]
     L = table.shape[0]
