@@ -103,7 +103,7 @@ class NumbaBackend:
     def kernels_ready(self) -> bool:
         """Whether the next call runs at once: the kernels are compiled or loaded in this process.
 
-        Otherwise it first compiles them (7-12 s on a 2-core machine)
+        Otherwise it first compiles them (7-14 s on a 2-core machine)
         or loads them from numba's cache on disk (well under a second).
         """
         return self.dtype in _KERNELS_READY

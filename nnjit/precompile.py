@@ -1,6 +1,6 @@
 """Compile the kernels ahead of time: ``python -m nnjit compile`` and :func:`precompile`.
 
-The first ``fit`` in a dtype compiles the kernels, 7-12 s on a 2-core
+The first ``fit`` in a dtype compiles the kernels, 7-14 s on a 2-core
 machine (two processes share the work, see :mod:`nnjit.kernel_compile`);
 numba caches the machine code on disk, and later processes load it
 in well under a second.  Compiling ahead of time moves that wait out of the
