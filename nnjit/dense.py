@@ -156,6 +156,17 @@ def transposed_product(
 
 
 @inline
+def transposed_block_count(scal, n_out):
+    """The parallel blocks of a layer kept transposed with ``n_out`` outputs.
+
+    ``scal[TRANSPOSED]``, and at most one per pass of three outputs (see
+    :func:`nnjit.transposed.parallel_transposed`); one block runs on the
+    calling thread.
+    """
+    return min(int(scal[TRANSPOSED]), (n_out + 2) // 3)
+
+
+@inline
 def check_rows(A, index, scal, block, blocks):
     """Write whether block ``block`` of ``blocks``' share of the rows ``index`` of ``A`` is finite.
 
@@ -514,8 +525,7 @@ def dense_forward(
             rows_step, D_step,
         )  # fmt: skip
         if check:
-            checked = 1 if scal[TRANSPOSED] <= 1 else min(int(scal[TRANSPOSED]), (k + 2) // 3)
-            for block in range(checked):
+            for block in range(transposed_block_count(scal, k)):
                 finite = finite and scal[FINITE + block] != 0
     else:
         for i in range(rows.size):

@@ -49,15 +49,16 @@ def is_sequential(order):
 def _batch(X, Y, order, lo, hi, work, sequential):
     """The batch ``order[lo:hi]`` of ``X`` and ``Y``, and the rows still to gather into it.
 
-    Rows taken in order are views of the data, with no rows to gather,
-    unless the first layer is kept transposed.  Otherwise the rows of ``Y``
-    are copied into the batch buffer here, and those of ``X``,
-    ``order[lo:hi]``, are left to the first layer (see
+    Rows taken in order are views of the data, with no rows to gather.
+    Otherwise the rows of ``Y`` are copied into the batch buffer here, and
+    those of ``X``, ``order[lo:hi]``, are left to the first layer (see
     :func:`nnjit.dense.dense_forward`), which gathers them into
-    ``work.inputs`` or, kept transposed, reads them where they are.
+    ``work.inputs``.  A first layer kept transposed reads its rows where
+    they are, by their numbers, ``order[lo:hi]`` in either case.
     """
-    if sequential and work.scal[TRANSPOSED] == 0:
-        return X[lo:hi], Y[lo:hi], order[:0]
+    if sequential:
+        rows = order[lo:hi] if work.scal[TRANSPOSED] != 0 else order[:0]
+        return X[lo:hi], Y[lo:hi], rows
     B = hi - lo
     Yb = work.targets[:B]
     for n in range(B):

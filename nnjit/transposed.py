@@ -49,13 +49,12 @@ from nnjit.dense import (
     BLAS_MIN_WEIGHTS,
     CHECK_ROWS,
     CHOICE_SLOTS,
-    FINITE,
     FORWARD,
     PARALLEL_MIN_WORK,
-    TRANSPOSED,
     _piecewise,
     block_bounds,
     check_rows,
+    transposed_block_count,
     transposed_range,
 )
 from nnjit.layout import W_OFFSET, Layout
@@ -161,7 +160,7 @@ def parallel_transposed(
     """
     m = WT.shape[0]
     passes = (m + 2) // 3
-    blocks = min(int(scal[TRANSPOSED]), passes)
+    blocks = transposed_block_count(scal, m)
     choice = scal.size - CHOICE_SLOTS  # the slots of _compare
     count = int(scal[choice + 2]) - CHOICE_TRIAL
     scal[choice + 2] = (count + CHOICE_TRIAL + 1) % CHOICE_PERIOD
@@ -169,10 +168,9 @@ def parallel_transposed(
     timed = count == 1 or count == 3  # two calls in CHOICE_PERIOD read the counter
     start = cycle_count() if timed else np.int64(0)
     if one:
-        if task & CHECK_ROWS:
-            check_rows(A, index, scal, np.int64(0), np.int64(1))
-            for block in range(1, blocks):
-                scal[FINITE + block] = 1
+        if task & CHECK_ROWS:  # the blocks' shares, as the split checks them
+            for block in range(blocks):
+                check_rows(A, index, scal, block, blocks)
         lo, hi = np.int64(0), np.int64(m)
         transposed_range(
             kernels, task, A, index, WT, b, D, code, scal, alpha, beta, A_step, index_step, D_step,
